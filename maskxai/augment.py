@@ -1,0 +1,58 @@
+"""Training augmentations for faces from photos and webcams."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageFilter
+
+
+def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Image:
+    """A random, label-preserving variant of a face crop, returned at ``size`` x ``size``.
+
+    Small rotations, scale and position jitter, horizontal flip, colour, blur
+    (webcam focus and motion), low light and JPEG artefacts.
+    """
+    img = img.convert("RGB")
+    if rng.random() < 0.5:
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    angle = rng.uniform(-12, 12)
+    img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    w, h = img.size
+    scale = rng.uniform(0.7, 1.0)
+    side = scale * min(w, h)
+    x0 = rng.uniform(0, w - side)
+    y0 = rng.uniform(0, h - side)
+    img = img.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x0 + side, y0 + side))
+    if rng.random() < 0.8:
+        img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.5, 1.4))
+        img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.6, 1.4))
+        img = ImageEnhance.Color(img).enhance(rng.uniform(0.3, 1.5))
+    if rng.random() < 0.1:
+        img = img.convert("L").convert("RGB")
+    r = rng.random()
+    if r < 0.15:
+        img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 2.0)))
+    elif r < 0.25:
+        img = _motion_blur(img, 3 if rng.random() < 0.5 else 5, horizontal=bool(rng.random() < 0.5))
+    if rng.random() < 0.15:  # low light: dark and noisy, like a classroom webcam
+        a = np.asarray(img, dtype=np.float32) * rng.uniform(0.25, 0.6)
+        a += rng.normal(0, rng.uniform(3, 10), a.shape)
+        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if rng.random() < 0.4:
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=int(rng.integers(25, 90)))
+        buf.seek(0)
+        img = Image.open(buf).convert("RGB")
+    return img
+
+
+def _motion_blur(img: Image.Image, k: int, horizontal: bool) -> Image.Image:
+    kernel = np.zeros((k, k))
+    if horizontal:
+        kernel[k // 2, :] = 1
+    else:
+        kernel[:, k // 2] = 1
+    # PIL kernels are 3x3 or 5x5 only.
+    return img.filter(ImageFilter.Kernel((k, k), kernel.flatten().tolist(), scale=float(kernel.sum())))

@@ -1,0 +1,133 @@
+"""Face detection (facenet-pytorch's MTCNN, weights shipped in its wheel) and face crops.
+
+Training, evaluation and the app all crop faces with :func:`crop_face`, so the
+models see the same framing everywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+log = logging.getLogger(__name__)
+
+CROP_MARGIN = 0.3
+"""Extra context around the detected box, as a fraction of its longer side (split on both sides)."""
+DETECT_MAX_SIDE = 1024
+MIN_FACE_PX = 40
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """Face detection settings.
+
+    Attributes:
+        min_confidence: MTCNN probability below which a box is dropped.
+        max_faces: Keep at most this many faces (the largest).
+        min_face_px: Faces whose box is smaller than this (shorter side, in
+            original pixels) are reported as too small to judge.
+        detect_max_side: Photos are downscaled to this longest side for detection;
+            crops are taken from the original.
+    """
+
+    min_confidence: float = 0.9
+    max_faces: int = 20
+    min_face_px: int = MIN_FACE_PX
+    detect_max_side: int = DETECT_MAX_SIDE
+
+
+@dataclass
+class Face:
+    """One detected face, in the coordinates of the original image."""
+
+    box: tuple[float, float, float, float]
+    confidence: float
+    landmarks: np.ndarray | None = None
+    too_small: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def size(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return min(x1 - x0, y1 - y0)
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return (x1 - x0) * (y1 - y0)
+
+
+@functools.lru_cache(maxsize=2)
+def _mtcnn(min_face_size: int = 20):  # type: ignore[no-untyped-def]
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=True, min_face_size=min_face_size, post_process=False, device="cpu")
+
+
+def detect_faces(img: Image.Image, settings: DetectSettings | None = None) -> list[Face]:
+    """Detect faces in an RGB image, largest first.
+
+    Args:
+        img: Upright RGB image.
+        settings: Thresholds and limits; defaults are :class:`DetectSettings`'s.
+
+    Returns:
+        Faces sorted by area (largest first), at most ``settings.max_faces``.
+    """
+    import torch
+
+    s = settings or DetectSettings()
+    scale = 1.0
+    small = img
+    if max(img.size) > s.detect_max_side:
+        scale = s.detect_max_side / max(img.size)
+        small = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+    with torch.inference_mode():
+        boxes, probs, points = _mtcnn().detect(small, landmarks=True)
+    if boxes is None:
+        return []
+    faces = []
+    for b, p, lm in zip(boxes, probs, points):
+        if p is None or p < s.min_confidence:
+            continue
+        box = tuple(float(v) / scale for v in b)
+        x0, y0, x1, y1 = box
+        box = (max(0.0, x0), max(0.0, y0), min(float(img.width), x1), min(float(img.height), y1))
+        face = Face(box=box, confidence=float(p), landmarks=np.asarray(lm, dtype=np.float32) / scale)
+        face = Face(face.box, face.confidence, face.landmarks, too_small=face.size < s.min_face_px)
+        faces.append(face)
+    faces.sort(key=lambda f: f.area, reverse=True)
+    return faces[: s.max_faces]
+
+
+def crop_box(box: tuple[float, float, float, float], margin: float = CROP_MARGIN) -> tuple[int, int, int, int]:
+    """The square crop around a face box: side = longer side x (1 + margin), same centre."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    side = max(x1 - x0, y1 - y0) * (1 + margin)
+    h = side / 2
+    return (round(cx - h), round(cy - h), round(cx + h), round(cy + h))
+
+
+def crop_face(img: Image.Image, box: tuple[float, float, float, float], margin: float = CROP_MARGIN) -> Image.Image:
+    """Crop the square around ``box`` (see :func:`crop_box`); parts outside the photo are edge-padded."""
+    x0, y0, x1, y1 = crop_box(box, margin)
+    if x0 >= 0 and y0 >= 0 and x1 <= img.width and y1 <= img.height:
+        return img.crop((x0, y0, x1, y1))
+    a = np.asarray(img)
+    pad = ((max(0, -y0), max(0, y1 - img.height)), (max(0, -x0), max(0, x1 - img.width)), (0, 0))
+    a = np.pad(a, pad, mode="edge")
+    ox, oy = max(0, -x0), max(0, -y0)
+    return Image.fromarray(a[y0 + oy : y1 + oy, x0 + ox : x1 + ox])
+
+
+def center_square(img: Image.Image) -> tuple[int, int, int, int]:
+    """The largest centred square of ``img`` (used when a whole image is treated as one face)."""
+    side = min(img.size)
+    x0 = (img.width - side) // 2
+    y0 = (img.height - side) // 2
+    return (x0, y0, x0 + side, y0 + side)

@@ -1,0 +1,159 @@
+"""Model registry: every per-model fact lives in one :class:`ModelSpec` entry.
+
+Adding a model means adding one ``register(ModelSpec(...))`` call; nothing else
+in the package switches on model names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+LABELS: tuple[str, ...] = ("correctly_masked", "incorrectly_masked", "not_masked")
+DISPLAY_NAMES: dict[str, str] = {
+    "correctly_masked": "Mask worn correctly",
+    "incorrectly_masked": "Mask worn incorrectly",
+    "not_masked": "No mask",
+}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the package needs to know about one classifier.
+
+    Attributes:
+        name: Registry key, e.g. ``"resnet50"``.
+        title: Name shown to people.
+        builder: Builds the untrained architecture for ``num_classes`` classes.
+        input_size: Side of the square input in pixels.
+        mean: Per-channel mean in [0, 1] pixel units, subtracted before the model.
+        std: Per-channel std in [0, 1] pixel units.
+        labels: Class names in logit order.
+        cam_layers: Grad-CAM target layers offered, as dotted module paths;
+            the first is the default.
+        weights_file: File name of the safetensors weights (in ``checkpoints/`` or on the Hub).
+        hub_repo: Default Hugging Face Hub repository of the weights.
+        hub_revision: Pinned default revision on the Hub.
+        license: License of the weights.
+    """
+
+    name: str
+    title: str
+    builder: Callable[[int], nn.Module]
+    input_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    labels: tuple[str, ...] = LABELS
+    cam_layers: tuple[str, ...] = ()
+    weights_file: str = ""
+    hub_repo: str = "maskxai/maskxai-classifiers"
+    hub_revision: str = "main"
+    license: str = "cc-by-nc-sa-4.0"
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def build(self) -> nn.Module:
+        """Return the untrained architecture with a ``len(labels)``-way head, in eval mode."""
+        return self.builder(len(self.labels)).eval()
+
+    def cam_layer(self, model: nn.Module, path: str | None = None) -> nn.Module:
+        """Resolve a Grad-CAM target layer of ``model`` by dotted path (default: the first).
+
+        Raises:
+            ValueError: If the path does not name a module of ``model``.
+        """
+        path = path or self.cam_layers[0]
+        module: nn.Module = model
+        for part in path.split("."):
+            if part.lstrip("-").isdigit() and isinstance(module, nn.Sequential):
+                module = module[int(part)]
+            elif hasattr(module, part):
+                module = getattr(module, part)
+            else:
+                raise ValueError(
+                    f"Grad-CAM layer {path!r} does not exist in {self.name}; "
+                    f"choose one of {list(self.cam_layers)}."
+                )
+        return module
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry (its name must be new) and return it."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is already registered")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Return the spec registered under ``name``.
+
+    Raises:
+        ValueError: If no model has that name; the message lists the valid names.
+    """
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {list_models()}") from None
+
+
+def _resnet50(num_classes: int) -> nn.Module:
+    from torchvision.models import resnet50
+
+    return resnet50(weights=None, num_classes=num_classes)
+
+
+def _inception_resnet_v1(num_classes: int) -> nn.Module:
+    from facenet_pytorch import InceptionResnetV1
+
+    # pretrained=None: VGGFace2 weights would need the internet; ours come from checkpoints/.
+    return InceptionResnetV1(pretrained=None, classify=True, num_classes=num_classes)
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# facenet-pytorch's fixed_image_standardization: (x*255 - 127.5) / 128.
+FACENET_MEAN = (127.5 / 255, 127.5 / 255, 127.5 / 255)
+FACENET_STD = (128 / 255, 128 / 255, 128 / 255)
+
+register(
+    ModelSpec(
+        name="resnet50",
+        title="ResNet50",
+        builder=_resnet50,
+        input_size=160,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        cam_layers=("layer4", "layer3"),
+        weights_file="resnet50.safetensors",
+    )
+)
+register(
+    ModelSpec(
+        name="inception_resnet_v1",
+        title="InceptionResnetV1",
+        builder=_inception_resnet_v1,
+        input_size=160,
+        mean=FACENET_MEAN,
+        std=FACENET_STD,
+        cam_layers=("repeat_2", "block8", "mixed_7a"),
+        weights_file="inception_resnet_v1.safetensors",
+    )
+)
+
+
+def normalize(x: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
+    """Normalise a batch of [0, 1] RGB images ``(N, 3, H, W)`` for ``spec``'s model."""
+    mean = torch.tensor(spec.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std

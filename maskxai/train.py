@@ -1,0 +1,200 @@
+"""Train a mask classifier: ``python -m maskxai.train --model resnet50``.
+
+The defaults reproduce the shipped weights. Training resumes from
+``<out>/last.pt`` when it exists; per-epoch loss and validation accuracy go to
+``<out>/log.jsonl``; the best epoch is written as safetensors to
+``<out>/best.safetensors`` (copy it to ``checkpoints/`` to ship it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .preprocess import to_input
+from .registry import ModelSpec, get_spec, list_models
+from .weights import REPO_ROOT, save_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    model: str = "resnet50"
+    data: str = str(REPO_ROOT.parent / "shared" / "data")
+    landmarks: str = str(REPO_ROOT / ".cache" / "landmarks_12k.json")
+    out: str = ""  # default: runs/<model>
+    epochs: int = 10
+    samples_per_epoch: int = 12_000
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    warmup_steps: int = 200
+    bf16: bool = True
+    threads: int = 0  # 0: torch's default
+    workers: int = 0
+    seed: int = 0
+    pretrained: bool = False  # ImageNet / VGGFace2 start: needs the internet
+    time_budget_min: float = 0.0  # stop after the epoch that crosses it (0: no limit)
+
+
+def build(spec: ModelSpec, pretrained: bool) -> nn.Module:
+    """The architecture, optionally starting from public pretrained weights (downloads them)."""
+    if not pretrained:
+        return spec.build()
+    if spec.name == "resnet50":
+        from torchvision.models import ResNet50_Weights, resnet50
+
+        m = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
+        m.fc = nn.Linear(m.fc.in_features, len(spec.labels))
+        return m
+    if spec.name == "inception_resnet_v1":
+        from facenet_pytorch import InceptionResnetV1
+
+        return InceptionResnetV1(pretrained="vggface2", classify=True, num_classes=len(spec.labels))
+    raise ValueError(f"no pretrained start is known for {spec.name}; train without --pretrained")
+
+
+@torch.no_grad()
+def evaluate_images(model: nn.Module, spec: ModelSpec, items: list, batch: int = 64, bf16: bool = False) -> tuple[list[int], list[int]]:
+    """Predictions for ``(PIL image, target)`` pairs through the app's preprocessing."""
+    model.eval()
+    y, p = [], []
+    for i in range(0, len(items), batch):
+        chunk = items[i : i + batch]
+        x = torch.cat([to_input(img, spec) for img, _ in chunk]).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        p += logits.float().argmax(1).tolist()
+        y += [t for _, t in chunk]
+    return y, p
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Run (or resume) training; return the path of the best weights."""
+    from .metrics import summarize
+    from .trainset import Mixture, fixed_eval_set, standard_sources
+
+    spec = get_spec(cfg.model)
+    out = Path(cfg.out or REPO_ROOT / "runs" / cfg.model)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = Path(cfg.data)
+    lm = Path(cfg.landmarks)
+    if not lm.is_file():
+        from .data import landmarks_cache, load_manifest
+
+        unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
+        landmarks_cache(unmasked, lm)
+    ds = Mixture(standard_sources(data, lm, "train"), spec, cfg.samples_per_epoch, seed=cfg.seed)
+    val = fixed_eval_set(data, lm, "val")
+    log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
+    model = build(spec, cfg.pretrained).to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
+    start_epoch, best, elapsed = 0, -1.0, 0.0
+    last = out / "last.pt"
+    if last.is_file():
+        ck = torch.load(last, map_location="cpu", weights_only=False)
+        if ck["config"]["model"] != cfg.model:
+            raise ValueError(f"{last} is a {ck['config']['model']} run; use another --out")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(ck["sched"])
+        start_epoch, best, elapsed = ck["epoch"] + 1, ck["best"], ck.get("elapsed", 0.0)
+        print(f"resumed from {last} at epoch {start_epoch}")
+    lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.time()
+        ds.epoch = epoch
+        loader = torch.utils.data.DataLoader(
+            ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, drop_last=True,
+            persistent_workers=False,
+        )
+        model.train()
+        losses = []
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
+        for x, y in bar:
+            x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                loss = lossf(model(x).float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+            opt.step()
+            sched.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+        results = {}
+        for name, items in val.items():
+            yt, yp = evaluate_images(model, spec, items, bf16=cfg.bf16)
+            results[name] = summarize(yt, yp)
+        score = float(np.mean([r["macro_recall"] for r in results.values()]))
+        elapsed += time.time() - t0
+        row = {
+            "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_score": score, "minutes": elapsed / 60,
+            **{f"val_{k}_acc": round(r["accuracy"], 4) for k, r in results.items()},
+            **{f"val_{k}_macro_recall": round(r["macro_recall"], 4) for k, r in results.items()},
+        }
+        with (out / "log.jsonl").open("a") as f:
+            f.write(json.dumps(row) + "\n")
+        print(json.dumps(row))
+        if score > best:
+            best = score
+            save_weights(model, spec, out / "best.safetensors", extra={"epoch": epoch + 1, "val": row, "config": dataclasses.asdict(cfg)})
+        torch.save(
+            {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
+             "best": best, "elapsed": elapsed, "config": dataclasses.asdict(cfg)},
+            out / "last.tmp",
+        )
+        (out / "last.tmp").replace(last)
+        if cfg.time_budget_min and elapsed / 60 >= cfg.time_budget_min:
+            print(f"time budget of {cfg.time_budget_min} min reached after epoch {epoch + 1}")
+            break
+    return out / "best.safetensors"
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    d = TrainConfig()
+    for f in dataclasses.fields(TrainConfig):
+        default = getattr(d, f.name)
+        if isinstance(default, bool):
+            p.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=default)
+        elif f.name == "model":
+            p.add_argument("--model", choices=list_models(), default=default)
+        else:
+            p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default)
+    return TrainConfig(**vars(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    print(f"best weights: {train(parse_args(argv))}")
+
+
+if __name__ == "__main__":
+    main()
