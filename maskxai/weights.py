@@ -154,22 +154,40 @@ def _not_found_message(spec: ModelSpec, tried: list[str]) -> str:
 
 def _hub_download(repo: str, filename: str, revision: str) -> Path:
     # Imported here: huggingface_hub reads HF_ENDPOINT / HF_HUB_OFFLINE at import time.
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
 
-    return Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision, etag_timeout=5))
+    # The client retries a dead endpoint for ~25 s; probe it once and fall back to the cache at once.
+    cache_only = constants.HF_HUB_OFFLINE or not _reachable(constants.ENDPOINT)
+    return Path(
+        hf_hub_download(repo_id=repo, filename=filename, revision=revision, etag_timeout=5, local_files_only=cache_only)
+    )
+
+
+def _reachable(url: str, timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    u = urlparse(url)
+    port = u.port or (443 if u.scheme == "https" else 80)
+    try:
+        with socket.create_connection((u.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        log.info("Hub endpoint %s is unreachable; using the Hub cache only", url)
+        return False
 
 
 def _hub_reason(exc: Exception) -> str:
     name = type(exc).__name__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if "EntryNotFound" in name or "404" in text and "Entry" in text:
+    if "LocalEntryNotFound" in name or "Offline" in name:
+        return "Hub unreachable or offline, and not in the Hub cache"
+    if "EntryNotFound" in name:
         return "the repo has no such file"
     if "RepositoryNotFound" in name:
         return "no such repo, or it is private"
     if "RevisionNotFound" in name:
         return "no such revision"
-    if "LocalEntryNotFound" in name or "Offline" in name:
-        return "offline and not in the Hub cache"
     return f"{name}: {text[:200]}"
 
 

@@ -1,0 +1,237 @@
+"""maskxai: is the mask worn correctly, and what did the model look at?
+
+Run ``python app.py`` (``--help`` for host, port and share). The page wiring
+is here; everything it computes lives in the ``maskxai`` package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image, UnidentifiedImageError
+
+from maskxai.explain import BASELINES, MAX_STEPS, MIN_STEPS
+from maskxai.faces import DetectSettings
+from maskxai.images import ImageError, load_image
+from maskxai.pipeline import FaceResult, explain, face_crop, find_faces, get_model
+from maskxai.registry import DISPLAY_NAMES, get_spec, list_models
+from maskxai.render import draw_faces, figure, paste_map
+
+log = logging.getLogger("maskxai.app")
+HERE = Path(__file__).resolve().parent
+EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
+DEFAULT_MODEL = os.environ.get("MASKXAI_MODEL", "resnet50")
+DEFAULT_STEPS = 50
+
+HOW_TO_READ = """
+**How to read these maps** (all explain the class the model predicted for the chosen face)
+
+- **Grad-CAM** (Selvaraju et al., 2017): where, in the last convolutional layers, the evidence for the class lies.
+  It is coarse (a 5x5 grid for ResNet50's `layer4`, 8x8 for InceptionResnetV1's `repeat_2`) and **relative**:
+  1 is the strongest region *in this image*, so two images cannot be compared by colour.
+- **Gradients** (Simonyan et al., 2013): how the class score changes if one pixel gets brighter.
+  **Red** pixels push towards the class, **blue** against it. Noisy by nature.
+- **Integrated Gradients** (Sundararajan et al., 2017): adds up gradients along a path from a *baseline* image
+  (black, white, blurred, noise or mean) to the photo. Red for, blue against; the values add up to the score
+  difference between photo and baseline. The *convergence delta* says how far the sum is off: if it is large,
+  raise the steps.
+- A model that judges masks well should light up the **nose, mouth and chin**: a mask below the nose is only
+  visible there. Signed maps are scaled by their 99th percentile of |value|; values beyond are clipped.
+"""
+
+from gradio.events import Dependency
+
+class PhotoInput(gr.Image):
+    """``gr.Image`` whose upload errors reach the user as a sentence, not a traceback."""
+
+    is_template = True  # same front-end component as gr.Image
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            return super().preprocess(payload)
+        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+            raise gr.Error(
+                "This file is not an image we can read. Upload a photo (JPEG, PNG, WebP, BMP, GIF or TIFF)."
+            ) from exc
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+
+def model_status(name: str) -> str:
+    lm = get_model(name)
+    if lm.trained:
+        return f"Model **{lm.spec.title}**, weights from {lm.source.split(' ')[0]}."
+    return (
+        f"⚠️ **{lm.spec.title} is untrained**: no weights were found, so its predictions and maps are random. "
+        "Train it (`python -m maskxai.train`) or set `MASKXAI_HUB_REPO`."
+    )
+
+
+def _face_choices(faces: list[FaceResult]) -> list[tuple[str, str]]:
+    return [(f.tag(), str(f.index)) for f in faces if not f.too_small]
+
+
+def run_explain(
+    model_name: str,
+    image: str | None,
+    steps: float,
+    baseline: str,
+    layer: str | None,
+    face_choice: str | None,
+    whole_image: bool,
+    opacity: float,
+    progress: gr.Progress = gr.Progress(),
+) -> Iterator[tuple[Any, ...]]:
+    """Detect faces, classify them, and explain the chosen one (streamed: Grad-CAM first, IG last)."""
+    try:
+        spec = get_spec(model_name)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from exc
+    if steps is None or not float(steps).is_integer() or not MIN_STEPS <= int(steps) <= MAX_STEPS:
+        raise gr.Error(f"IG steps must be a whole number from {MIN_STEPS} to {MAX_STEPS} (got {steps}).")
+    if baseline not in BASELINES:
+        raise gr.Error(f"Unknown IG baseline {baseline!r}. Choose one of: {', '.join(BASELINES)}.")
+    if layer and layer not in spec.cam_layers:
+        layer = None  # the dropdown still shows the previous model's layers
+    try:
+        photo = load_image(image)
+    except ImageError as exc:
+        raise gr.Error(str(exc)) from exc
+    lm = get_model(model_name)
+    t0 = time.perf_counter()
+    faces = find_faces(photo, lm, DetectSettings(), whole_image=bool(whole_image))
+    boxes = [f.box for f in faces]
+    annotated = draw_faces(photo, boxes, [f.tag() for f in faces], [f.label or "too_small" for f in faces])
+    records = [f.to_dict() for f in faces]
+    judged = [f for f in faces if not f.too_small]
+    choices = _face_choices(faces)
+    if not judged:
+        msg = (
+            "No face was found in this photo. Tick **Treat the whole image as one face** to classify it anyway."
+            if not faces
+            else "The faces in this photo are too small to judge (under 40 pixels). Use a closer photo."
+        )
+        yield annotated, None, None, None, None, None, records, f"{model_status(model_name)}\n\n{msg}", gr.update(choices=[], value=None)
+        return
+    chosen = next((f for f in judged if str(f.index) == str(face_choice)), judged[0])
+    label = {DISPLAY_NAMES[k]: v for k, v in (chosen.probabilities or {}).items()}
+    crop = face_crop(photo, chosen)
+    opacity = float(opacity)
+    status = [model_status(model_name), f"{len(faces)} face(s) found; explaining face {chosen.index}."]
+    gen = explain(lm, crop, steps=int(steps), baseline=baseline, layer=layer or None,
+                  progress=lambda f: progress(f, desc=f"Integrated Gradients ({int(steps)} steps)"))
+    cam = next(gen)
+    grads = next(gen)
+    cam_img = figure(crop, cam, opacity, f"Grad-CAM ({cam.info['layer']}, {cam.info['grid']}) · {cam.seconds:.2f} s")
+    grad_img = figure(crop, grads, opacity, f"Gradients · shared pass {grads.seconds:.2f} s")
+    on_photo = paste_map(photo, cam, chosen.crop, opacity)
+    if cam.info.get("blank"):
+        status.append("Grad-CAM is blank: no region of this layer speaks for the predicted class.")
+    dropdown = gr.update(choices=choices, value=str(chosen.index))
+    yield annotated, label, cam_img, grad_img, None, on_photo, records, "\n\n".join(status), dropdown
+    progress(0, desc="Integrated Gradients")
+    ig = next(gen)
+    ig_img = figure(crop, ig, opacity, f"Integrated Gradients ({ig.info['steps']} steps, {baseline}) · {ig.seconds:.2f} s")
+    status.append(
+        f"IG convergence delta {ig.info['delta']:.3g} ({100 * ig.info['relative_delta']:.1f}% of the score gap"
+        f"{'; raise the steps' if ig.info['relative_delta'] > 0.05 else ''}). Total {time.perf_counter() - t0:.1f} s."
+    )
+    yield annotated, label, cam_img, grad_img, ig_img, on_photo, records, "\n\n".join(status), dropdown
+
+
+def layers_for(model_name: str) -> tuple[Any, str]:
+    spec = get_spec(model_name)
+    return gr.update(choices=list(spec.cam_layers), value=spec.cam_layers[0]), model_status(model_name)
+
+
+def build_demo() -> gr.Blocks:
+    """The page; nothing is served until ``launch()``."""
+    spec = get_spec(DEFAULT_MODEL)
+    with gr.Blocks(title="maskxai: explainable face-mask classifier") as demo:
+        gr.Markdown(
+            "# maskxai: is the mask worn correctly?\n"
+            "Pick a classifier, upload a photo or take a webcam snapshot, and see the prediction for each face "
+            "with three explanations side by side."
+        )
+        with gr.Row():
+            with gr.Column(scale=1):
+                model = gr.Dropdown(
+                    [(get_spec(n).title, n) for n in list_models()], value=DEFAULT_MODEL, label="Classifier"
+                )
+                image = PhotoInput(
+                    sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None, label="Photo",
+                    webcam_options=gr.WebcamOptions(mirror=True), height=320,
+                )
+                with gr.Row():
+                    steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="IG steps")
+                    baseline = gr.Dropdown(list(BASELINES), value="black", label="IG baseline")
+                with gr.Accordion("More settings", open=False):
+                    layer = gr.Dropdown(list(spec.cam_layers), value=spec.cam_layers[0], label="Grad-CAM layer")
+                    face = gr.Dropdown([], value=None, label="Face to explain (default: the largest)", allow_custom_value=True)
+                    whole = gr.Checkbox(False, label="Treat the whole image as one face (skip face detection)")
+                    opacity = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Overlay opacity")
+                button = gr.Button("Explain", variant="primary")
+                if EXAMPLES:
+                    gr.Examples(EXAMPLES, inputs=[image], label="Examples (made by maskxai's mask renderer)")
+            with gr.Column(scale=2):
+                status = gr.Markdown(model_status(DEFAULT_MODEL))
+                with gr.Row():
+                    faces_img = gr.Image(label="Faces found", format="png", interactive=False, height=320)
+                    label = gr.Label(num_top_classes=3, label="Prediction for the chosen face")
+                with gr.Row():
+                    cam = gr.Image(label="Grad-CAM", format="png", interactive=False)
+                    grads = gr.Image(label="Gradients", format="png", interactive=False)
+                    ig = gr.Image(label="Integrated Gradients", format="png", interactive=False)
+                on_photo = gr.Image(label="Grad-CAM on the whole photo", format="png", interactive=False, height=320)
+                faces_json = gr.JSON(label="Per-face results (also returned by the API)")
+                gr.Markdown(HOW_TO_READ)
+        inputs = [model, image, steps, baseline, layer, face, whole, opacity]
+        outputs = [faces_img, label, cam, grads, ig, on_photo, faces_json, status, face]
+        button.click(run_explain, inputs, outputs, api_name="explain")
+        model.change(layers_for, [model], [layer, status], api_name="model_info")
+        image.change(lambda: gr.update(choices=[], value=None), None, [face], api_name="reset_face")
+    return demo
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Serve the maskxai demo.")
+    p.add_argument("--host", default=os.environ.get("MASKXAI_HOST", "127.0.0.1"), help="interface (0.0.0.0 for all)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("MASKXAI_PORT", "7860")))
+    p.add_argument("--share", action="store_true", default=os.environ.get("MASKXAI_SHARE") == "1",
+                   help="also make a public gradio.live link (needs the internet)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    for name in list_models():  # load and warm up once, before the first visitor
+        lm = get_model(name)
+        find_faces(Image.new("RGB", (lm.spec.input_size,) * 2, (128, 128, 128)), lm, whole_image=True)
+    demo = build_demo()
+    demo.queue(max_size=32)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
+    print(f"maskxai ready in {time.perf_counter() - t0:.1f} s at {demo.local_url}", flush=True)
+    if args.share and not demo.share_url:
+        print(
+            "maskxai: could not create a public share link (it needs the internet and gradio's share server). "
+            f"The app keeps serving locally at {demo.local_url}",
+            flush=True,
+        )
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    main()
