@@ -45,13 +45,15 @@ def load_image(src: ImageInput | None, *, max_side: int = MAX_SIDE, min_side: in
     """
     if src is None:
         raise ImageError("No image was given. Upload a photo or take a webcam snapshot first.")
-    img = _open(src)
-    if isinstance(src, (str, Path, bytes)) and img.format == "JPEG":
-        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: a 50 MP photo never exists at full size.
-        img.draft("RGB", (max_side, max_side))
     try:
+        img = _open(src)
+        if isinstance(src, (str, Path, bytes)) and img.format == "JPEG":
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale: a 50 MP photo never exists at full size.
+            img.draft("RGB", (max_side, max_side))
         img.load()
     except (OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
         raise ImageError("This image file is damaged or incomplete and cannot be read. Try another photo.") from exc
     img = ImageOps.exif_transpose(img) or img
     img = _to_rgb8(img)

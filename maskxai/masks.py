@@ -174,12 +174,7 @@ def render_mask(
     if placement == "none":
         return img.convert("RGB").copy()
     style = style or STYLES[rng.integers(len(STYLES))]
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r}; choose one of {list(STYLES)}")
-    frame = FaceFrame.from_landmarks(landmarks)
-    top, bottom = _bounds(frame, placement, rng)
-    poly = frame.to_image(_outline(frame, top, bottom, style, rng))
-    alpha = mask_alpha(img.size, poly, frame.d)
+    alpha, frame, poly, (top, bottom) = mask_shape(img.size, landmarks, placement, style=style, rng=rng)
 
     w, h = img.size
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -200,6 +195,18 @@ def render_mask(
     out = face * (1 - alpha[..., None]) + np.clip(tex, 0, 255) * alpha[..., None]
     out = _ear_loops(out, poly, frame, top, bottom, rng)
     return Image.fromarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
+
+
+def mask_shape(
+    size: tuple[int, int], landmarks: np.ndarray, placement: str, *, style: str, rng: np.random.Generator
+) -> tuple[np.ndarray, FaceFrame, np.ndarray, tuple[float, float]]:
+    """Where a mask goes: coverage ``H x W`` in [0, 1], the face frame, the polygon and its top/bottom (face units)."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; choose one of {list(STYLES)}")
+    frame = FaceFrame.from_landmarks(landmarks)
+    top, bottom = _bounds(frame, placement, rng)
+    poly = frame.to_image(_outline(frame, top, bottom, style, rng))
+    return mask_alpha(size, poly, frame.d), frame, poly, (top, bottom)
 
 
 def mask_alpha(size: tuple[int, int], poly: np.ndarray, d: float) -> np.ndarray:

@@ -82,6 +82,34 @@ def evaluate_images(model: nn.Module, spec: ModelSpec, items: list, batch: int =
     return y, p
 
 
+def train_one_epoch(
+    model: nn.Module,
+    loader: torch.utils.data.DataLoader,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler | None,
+    lossf: nn.Module,
+    bf16: bool = True,
+    desc: str = "train",
+) -> list[float]:
+    """One pass over ``loader``; returns the loss of each step."""
+    model.train()
+    losses: list[float] = []
+    bar = tqdm(loader, desc=desc, unit="batch")
+    for x, y in bar:
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = lossf(model(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+        opt.step()
+        if sched is not None:
+            sched.step()
+        losses.append(loss.item())
+        bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{opt.param_groups[0]['lr']:.2e}")
+    return losses
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; return the path of the best weights."""
     from .metrics import summarize
@@ -134,20 +162,7 @@ def train(cfg: TrainConfig) -> Path:
             ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, drop_last=True,
             persistent_workers=False,
         )
-        model.train()
-        losses = []
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
-        for x, y in bar:
-            x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss = lossf(model(x).float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 2.0)
-            opt.step()
-            sched.step()
-            losses.append(loss.item())
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+        losses = train_one_epoch(model, loader, opt, sched, lossf, cfg.bf16, desc=f"epoch {epoch + 1}/{cfg.epochs}")
         results = {}
         for name, items in val.items():
             yt, yp = evaluate_images(model, spec, items, bf16=cfg.bf16)

@@ -29,5 +29,5 @@ def input_gradients(pm: PixelModel, pixels: torch.Tensor, target: int | None = N
     with torch.inference_mode():
         logits = pm(pixels)
     k = int(logits.argmax(1)) if target is None else check_target(target, logits.shape[1])
-    attr = Saliency(pm).attribute(pixels.detach().clone(), target=k, abs=False)
+    attr = Saliency(pm).attribute(pixels.detach().clone().requires_grad_(True), target=k, abs=False)
     return Explanation("Gradients", channel_sum(attr), True, k, time.perf_counter() - t0, {})

@@ -1,0 +1,64 @@
+"""Shared fixtures. Tests are offline: the Hub is only reached through a local stand-in."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ["HF_HUB_OFFLINE"] = "1"  # read at import by huggingface_hub: set before anything imports it
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def untrained():
+    """Untrained, frozen models of every registered architecture, built once."""
+    from maskxai.registry import get_spec, list_models
+    from maskxai.weights import LoadedModel, _freeze
+
+    out = {}
+    for name in list_models():
+        torch.manual_seed(0)
+        spec = get_spec(name)
+        out[name] = LoadedModel(spec, _freeze(spec.build()), source="untrained (test)", trained=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def portraits() -> dict[str, Image.Image]:
+    from maskxai.examples import package_faces
+
+    return package_faces()
+
+
+@pytest.fixture(scope="session")
+def tiny_spec():
+    """A small CNN registered like any model: for tests where training must actually move."""
+    from torch import nn
+
+    from maskxai.registry import ModelSpec, get_spec, register
+
+    def build(n: int) -> nn.Module:
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, n),
+        )
+
+    try:
+        return get_spec("tiny_test_cnn")
+    except ValueError:
+        return register(ModelSpec("tiny_test_cnn", "Tiny CNN", build, 32, (0.5,) * 3, (0.25,) * 3,
+                                  cam_layers=("3",), weights_file="tiny_test_cnn.safetensors"))

@@ -1,0 +1,147 @@
+import numpy as np
+import pytest
+import torch
+
+from maskxai.explain import (
+    BASELINES,
+    PixelModel,
+    grad_cam,
+    grad_cam_and_gradients,
+    input_gradients,
+    integrated_gradients,
+    make_baseline,
+)
+
+MODELS = ["resnet50", "inception_resnet_v1"]
+
+
+def _pm(untrained, name):
+    lm = untrained[name]
+    return PixelModel(lm.model, lm.spec)
+
+
+def _x(spec, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, spec.input_size, spec.input_size, generator=g)
+
+
+def _all_hooks(model):
+    n = 0
+    for m in model.modules():
+        n += len(m._forward_hooks) + len(m._backward_hooks) + len(getattr(m, "_forward_pre_hooks", {}))
+    return n
+
+
+METHODS = {
+    "gradcam": lambda pm, x, t: grad_cam(pm, x, t),
+    "gradients": lambda pm, x, t: input_gradients(pm, x, t),
+    "ig": lambda pm, x, t: integrated_gradients(pm, x, t, steps=8),
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("name", MODELS)
+def test_map_shape_finite_and_input_untouched(untrained, name, method):
+    pm = _pm(untrained, name)
+    x = _x(pm.spec)
+    before = x.clone()
+    e = METHODS[method](pm, x, None)
+    assert e.attribution.shape == (pm.spec.input_size,) * 2
+    assert e.attribution.dtype == np.float32 and np.isfinite(e.attribution).all()
+    assert e.attribution.std() > 0  # not a blank map on a random image
+    assert torch.equal(x, before) and not x.requires_grad
+    assert e.target in (0, 1, 2) and e.seconds > 0
+    if method == "gradcam":
+        assert not e.signed and 0 <= e.attribution.min() and e.attribution.max() == pytest.approx(1.0)
+    else:
+        assert e.signed and (e.attribution < 0).any() and (e.attribution > 0).any()  # sign kept
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize("name", MODELS)
+def test_hooks_released_even_when_the_call_fails(untrained, name, method):
+    pm = _pm(untrained, name)
+    n0 = _all_hooks(pm)
+    with pytest.raises(ValueError, match="out of range"):
+        METHODS[method](pm, _x(pm.spec), 7)
+    assert _all_hooks(pm) == n0 == 0
+
+
+def test_fused_pass_equals_captum_saliency(untrained):
+    pm = _pm(untrained, "resnet50")
+    x = _x(pm.spec, 3)
+    cam, grads, probs = grad_cam_and_gradients(pm, x, target=1)
+    ref = input_gradients(pm, x, target=1)
+    assert np.allclose(grads.attribution, ref.attribution, atol=1e-6, rtol=1e-4)
+    assert probs.shape == (3,) and float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_explains_the_predicted_class_by_default(untrained):
+    pm = _pm(untrained, "resnet50")
+    x = _x(pm.spec, 5)
+    with torch.inference_mode():
+        pred = int(pm(x).argmax())
+    assert grad_cam(pm, x).target == pred == integrated_gradients(pm, x, steps=8).target
+
+
+def test_cam_layer_choice_changes_the_grid(untrained):
+    pm = _pm(untrained, "inception_resnet_v1")
+    x = _x(pm.spec)
+    assert grad_cam(pm, x, layer="repeat_2").info["grid"] == "8x8"
+    assert grad_cam(pm, x, layer="block8").info["grid"] == "3x3"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_ig_convergence_delta_shrinks_with_steps(untrained, name):
+    pm = _pm(untrained, name)
+    x = _x(pm.spec, 1)
+    d = [integrated_gradients(pm, x, 0, steps=s, method="riemann_trapezoid").info["delta"] for s in (8, 32, 128)]
+    assert d[2] < d[1] < d[0], d
+
+
+def test_ig_completeness_in_pixel_space(untrained):
+    """Attributions add up to f(x) - f(baseline), with the baseline a real black image."""
+    pm = _pm(untrained, "resnet50")
+    x = _x(pm.spec, 2)
+    e = integrated_gradients(pm, x, 0, steps=128, baseline="black")
+    with torch.inference_mode():
+        gap = float(pm(x)[0, 0] - pm(torch.zeros_like(x))[0, 0])
+    assert e.info["logit_gap"] == pytest.approx(gap, rel=1e-4)
+    assert float(e.attribution.sum()) == pytest.approx(gap, rel=0.05)
+
+
+def test_ig_rejects_bad_steps_and_baselines(untrained):
+    pm = _pm(untrained, "resnet50")
+    x = _x(pm.spec)
+    for steps in (0, 7, 257, 3.5):
+        with pytest.raises(ValueError, match="from 8 to 256"):
+            integrated_gradients(pm, x, steps=steps)
+    with pytest.raises(ValueError, match="choose one of"):
+        integrated_gradients(pm, x, steps=8, baseline="grey")
+
+
+def test_ig_reports_progress(untrained):
+    pm = _pm(untrained, "resnet50")
+    seen = []
+    integrated_gradients(pm, _x(pm.spec), steps=16, internal_batch_size=4, progress=seen.append)
+    assert seen and seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+
+
+def test_baselines_live_in_pixel_space(untrained):
+    spec = untrained["inception_resnet_v1"].spec
+    x = _x(spec)
+    assert set(BASELINES) >= {"black", "white", "blurred input", "uniform noise", "dataset mean"}
+    for name in BASELINES:
+        b = make_baseline(name, x, spec, seed=1)
+        assert b.shape == x.shape and 0 <= float(b.min()) and float(b.max()) <= 1
+    assert float(make_baseline("black", x, spec).abs().max()) == 0
+    assert torch.equal(make_baseline("uniform noise", x, spec, 4), make_baseline("uniform noise", x, spec, 4))
+    blur = make_baseline("blurred input", x, spec)
+    assert blur.std() < x.std() / 3 and abs(float(blur.mean() - x.mean())) < 0.02
+    assert torch.allclose(make_baseline("dataset mean", x, spec), torch.full_like(x, 127.5 / 255))
+
+
+def test_bad_input_shape(untrained):
+    pm = _pm(untrained, "resnet50")
+    with pytest.raises(ValueError, match=r"\(1, 3, H, W\)"):
+        grad_cam(pm, torch.rand(3, 160, 160))
