@@ -77,7 +77,9 @@ class FaceFrame:
         return self.origin + (uv[:, :1] * self.ex + uv[:, 1:2] * self.ey) * self.d
 
 
-def _outline(frame: FaceFrame, top: float, bottom: float, style: str, rng: np.random.Generator) -> np.ndarray:
+def _outline(
+    frame: FaceFrame, top: float, bottom: float, style: str, rng: np.random.Generator, over_nose: bool
+) -> np.ndarray:
     """Polygon of the mask in the face frame: a rounded shield from ``top`` to ``bottom``."""
     half_top = rng.uniform(0.95, 1.15)
     half_mid = half_top + rng.uniform(0.0, 0.1)
@@ -86,6 +88,8 @@ def _outline(frame: FaceFrame, top: float, bottom: float, style: str, rng: np.ra
     n = 24
     pts = []
     peak = rng.uniform(0.12, 0.22) if style == "ffp2" else rng.uniform(0.0, 0.08)
+    if not over_nose:  # a mask pulled down lies flat under the nose: its peak must not cover the nose tip
+        peak = 0.0
     for i in range(n + 1):  # top edge, left to right, with a raised middle over the nose
         t = i / n
         u = -half_top + 2 * half_top * t
@@ -205,7 +209,8 @@ def mask_shape(
         raise ValueError(f"unknown style {style!r}; choose one of {list(STYLES)}")
     frame = FaceFrame.from_landmarks(landmarks)
     top, bottom = _bounds(frame, placement, rng)
-    poly = frame.to_image(_outline(frame, top, bottom, style, rng))
+    over_nose = placement in ("correct", "nose_mouth")
+    poly = frame.to_image(_outline(frame, top, bottom, style, rng, over_nose))
     return mask_alpha(size, poly, frame.d), frame, poly, (top, bottom)
 
 
