@@ -126,8 +126,8 @@ def run_explain(
                   progress=lambda f: progress(f, desc=f"Integrated Gradients ({int(steps)} steps)"))
     cam = next(gen)
     grads = next(gen)
-    cam_img = figure(crop, cam, opacity, f"Grad-CAM ({cam.info['layer']}, {cam.info['grid']}) · {cam.seconds:.2f} s")
-    grad_img = figure(crop, grads, opacity, f"Gradients · shared pass {grads.seconds:.2f} s")
+    cam_img = figure(crop, cam, opacity, f"Grad-CAM · {cam.seconds:.2f} s\nlayer {cam.info['layer']} ({cam.info['grid']} grid)")
+    grad_img = figure(crop, grads, opacity, f"Gradients · {grads.seconds:.2f} s\n(same pass as Grad-CAM)")
     on_photo = paste_map(photo, cam, chosen.crop, opacity)
     if cam.info.get("blank"):
         status.append("Grad-CAM is blank: no region of this layer speaks for the predicted class.")
@@ -135,7 +135,7 @@ def run_explain(
     yield annotated, label, cam_img, grad_img, None, on_photo, records, "\n\n".join(status), dropdown
     progress(0, desc="Integrated Gradients")
     ig = next(gen)
-    ig_img = figure(crop, ig, opacity, f"Integrated Gradients ({ig.info['steps']} steps, {baseline}) · {ig.seconds:.2f} s")
+    ig_img = figure(crop, ig, opacity, f"Integrated Gradients · {ig.seconds:.2f} s\n{ig.info['steps']} steps, {baseline} baseline")
     status.append(
         f"IG convergence delta {ig.info['delta']:.3g} ({100 * ig.info['relative_delta']:.1f}% of the score gap"
         f"{'; raise the steps' if ig.info['relative_delta'] > 0.05 else ''}). Total {time.perf_counter() - t0:.1f} s."

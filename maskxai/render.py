@@ -66,7 +66,7 @@ def figure(face: Image.Image, expl: Explanation, opacity: float = 0.6, title: st
     try:
         ax.imshow(img)
         ax.set_axis_off()
-        ax.set_title(title or f"{expl.method} · {expl.seconds:.2f} s", fontsize=10)
+        ax.set_title(title or f"{expl.method} · {expl.seconds:.2f} s", fontsize=9)
         cmap = colormaps["RdBu_r"] if expl.signed else colormaps["inferno"]
         sm = plt.cm.ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
         cb = fig.colorbar(sm, ax=ax, fraction=0.046, pad=0.03)

@@ -1,0 +1,163 @@
+"""Benchmark the explanation panel: naive library use vs. the app's pipeline, in one run.
+
+    python -m maskxai.bench [--repeats 5] [--json]
+
+(a) naive: the model as a user would load it (fp32, parameters requiring
+grad, default memory format), captum IntegratedGradients with default
+batching (all steps in one batch), captum Saliency and pytorch-grad-cam's
+GradCAM, each called on its own; (b) ours: :func:`maskxai.pipeline.explain`
+(one shared pass for Grad-CAM and gradients, IG in cache-sized chunks,
+channels_last, frozen parameters). Medians over repeats after a warm-up, on
+the same face crops. ``ig_rel_error`` is the relative L2 error of our IG-50
+map against an fp32, 512-step reference on the same inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .explain import PixelModel, integrated_gradients
+from .pipeline import explain, get_model
+from .preprocess import pixels
+from .registry import list_models
+
+
+def bench_faces(n: int) -> list[Image.Image]:
+    """Face crops made from package portraits (no dataset needed)."""
+    from .examples import package_faces
+    from .faces import crop_face, detect_faces
+
+    out = []
+    for img in package_faces().values():
+        f = detect_faces(img)
+        out.append(crop_face(img, f[0].box) if f else img)
+    return [out[i % len(out)] for i in range(n)]
+
+
+def _median_time(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def naive_model(name: str) -> PixelModel:
+    """The weights as loaded, but used as the libraries' docs show: grads on, default layout."""
+    lm = get_model(name)
+    m = lm.spec.build()
+    m.load_state_dict(lm.model.state_dict())
+    m.eval()
+    return PixelModel(m, lm.spec)
+
+
+def naive_panel(pm: PixelModel, x: torch.Tensor, steps: int) -> dict[str, float]:
+    from captum.attr import IntegratedGradients, Saliency
+    from pytorch_grad_cam import GradCAM
+
+    t = {}
+    t0 = time.perf_counter()
+    with GradCAM(pm, target_layers=[pm.spec.cam_layer(pm.model)]) as cam:
+        cam(x, targets=None)
+    t["gradcam"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    target = int(pm(x).argmax())
+    Saliency(pm).attribute(x.clone().requires_grad_(True), target=target)
+    t["gradients"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    IntegratedGradients(pm).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=steps)
+    t["ig"] = time.perf_counter() - t0
+    return t
+
+
+def our_panel(name: str, face: Image.Image, steps: int) -> dict[str, float]:
+    lm = get_model(name)
+    t0 = time.perf_counter()
+    gen = explain(lm, face, steps=steps)
+    next(gen)
+    t = {"first_output": time.perf_counter() - t0}
+    next(gen)
+    t["gradcam+gradients"] = time.perf_counter() - t0
+    next(gen)
+    t["panel"] = time.perf_counter() - t0
+    return t
+
+
+def ig_rel_error(name: str, faces: list[Image.Image], steps: int = 50) -> float:
+    """Median relative L2 error of the app's IG map against the fp32 512-step reference."""
+    lm = get_model(name)
+    pm = PixelModel(lm.model, lm.spec)
+    errs = []
+    for face in faces:
+        ours = list(explain(lm, face, steps=steps))[-1]
+        ref = _ig_reference(pm, pixels(face, lm.spec), ours.target)
+        errs.append(float(np.linalg.norm(ours.attribution - ref) / np.linalg.norm(ref)))
+    return float(np.median(errs))
+
+
+def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512) -> np.ndarray:
+    from captum.attr import IntegratedGradients
+
+    attr = IntegratedGradients(pm).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=steps,
+                                             internal_batch_size=64)
+    return attr.detach().sum(1)[0].numpy()
+
+
+def run(models: list[str], repeats: int, n_faces: int, steps_list: list[int]) -> dict[str, Any]:
+    faces = bench_faces(n_faces)
+    out: dict[str, Any] = {}
+    for name in models:
+        lm = get_model(name)
+        npm = naive_model(name)
+        res: dict[str, Any] = {"input_size": lm.spec.input_size, "trained": lm.trained}
+        for steps in steps_list:
+            naive_t, ours_t = [], []
+            for face in faces:
+                x = pixels(face, lm.spec)
+                naive_t.append(_median_time(lambda: naive_panel(npm, x, steps), repeats))
+                ours_t.append(_median_time(lambda: our_panel(name, face, steps), repeats))
+            res[f"naive_panel_s_ig{steps}"] = statistics.median(naive_t)
+            res[f"panel_s_ig{steps}"] = statistics.median(ours_t)
+        first = [our_panel(name, f, steps_list[0])["first_output"] for f in faces for _ in range(repeats)]
+        res["first_output_s"] = statistics.median(first)
+        res["panel_s"] = res[f"panel_s_ig{steps_list[0]}"]
+        res["naive_panel_s"] = res[f"naive_panel_s_ig{steps_list[0]}"]
+        res["speedup"] = res["naive_panel_s"] / res["panel_s"]
+        res["ig_rel_error"] = ig_rel_error(name, faces[:2], steps_list[0])
+        out[name] = res
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", default=list_models(), choices=list_models())
+    p.add_argument("--repeats", type=int, default=3, help="timed repeats per face after one warm-up")
+    p.add_argument("--faces", type=int, default=2, help="face crops to average over")
+    p.add_argument("--steps", type=int, nargs="+", default=[50, 128], help="IG steps; the first sets panel_s")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    a = p.parse_args(argv)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    res = run(a.models, a.repeats, a.faces, a.steps)
+    for name, r in res.items():
+        print(f"{name} ({r['input_size']} px, {'trained' if r['trained'] else 'untrained'} weights)")
+        for steps in a.steps:
+            n, o = r[f"naive_panel_s_ig{steps}"], r[f"panel_s_ig{steps}"]
+            print(f"  panel with IG-{steps}: naive {n:.2f} s, ours {o:.2f} s, speed-up {n / o:.1f}x")
+        print(f"  first map after {r['first_output_s'] * 1000:.0f} ms; IG-{a.steps[0]} relative error {100 * r['ig_rel_error']:.2f}%")
+    if a.json:
+        print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""The app: bad input in-process, and the real server through gradio_client."""
+
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+
+import app  # noqa: E402
+
+
+def _run(**kw):
+    args = dict(model_name="resnet50", image=None, steps=8, baseline="black", layer=None, face_choice=None,
+                whole_image=False, opacity=0.6, progress=lambda *a, **k: None)
+    args.update(kw)
+    return list(app.run_explain(**args))
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"image": None}, "No image was given"),
+        ({"steps": 300}, "IG steps must be a whole number from 8 to 256"),
+        ({"steps": 4}, "IG steps must be a whole number from 8 to 256"),
+        ({"steps": 12.5}, "IG steps must be a whole number"),
+        ({"baseline": "purple"}, "Unknown IG baseline"),
+        ({"model_name": "vgg"}, "unknown model"),
+    ],
+)
+def test_bad_input_is_a_gradio_error(kw, message, tmp_path):
+    if "image" not in kw:
+        kw["image"] = str(_photo(tmp_path))
+    with pytest.raises(gr.Error, match=message):
+        _run(**kw)
+
+
+def _photo(tmp_path, size=(120, 120)):
+    p = tmp_path / "p.png"
+    Image.new("RGB", size, (90, 120, 150)).save(p)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (lambda p: p.write_text("hello"), "not an image"),
+        (lambda p: Image.new("RGB", (16, 16)).save(p, format="PNG"), "too small"),
+        (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40), "damaged|not an image"),
+    ],
+    ids=["text", "tiny", "corrupt"],
+)
+def test_bad_files_are_gradio_errors(write, message, tmp_path):
+    p = tmp_path / "upload.png"
+    write(p)
+    with pytest.raises(gr.Error, match=message):
+        _run(image=str(p))
+
+
+def test_no_face_says_so_and_offers_whole_image(tmp_path):
+    out = _run(image=str(_photo(tmp_path)))
+    assert len(out) == 1
+    status = out[0][7]
+    assert "No face was found" in status and "whole image" in status
+    whole = _run(image=str(_photo(tmp_path)), whole_image=True)
+    final = whole[-1]
+    assert set(final[1]) == {"Mask worn correctly", "Mask worn incorrectly", "No mask"}
+    assert all(isinstance(final[i], Image.Image) for i in (0, 2, 3, 4, 5))
+    assert len(whole) == 2 and whole[0][4] is None  # Grad-CAM and gradients first, IG after
+
+
+def test_untrained_models_say_so(monkeypatch):
+    from maskxai.pipeline import get_model
+
+    if get_model("resnet50").trained:
+        pytest.skip("trained weights are present")
+    assert "untrained" in app.model_status("resnet50")
+
+
+def test_demo_builds_with_named_endpoints():
+    demo = app.build_demo()
+    names = {d.api_name for d in demo.fns.values()}
+    assert {"explain", "model_info", "reset_face"} <= names
+
+
+@pytest.fixture(scope="module")
+def server():
+    from appserver import AppServer
+
+    s = AppServer()
+    yield s
+    s.close()
+
+
+@pytest.mark.parametrize("model", ["resnet50", "inception_resnet_v1"])
+def test_explain_through_gradio_client(server, model):
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)
+    example = app.EXAMPLES[0] if app.EXAMPLES else None
+    assert example, "examples/ is empty: run python -m maskxai.examples"
+    out = client.predict(model, handle_file(example), 8, "blurred input", None, None, False, 0.6, api_name="/explain")
+    faces_img, label, cam, grads, ig, on_photo, faces, status, _ = out
+    assert set(c["label"] for c in label["confidences"]) == {"Mask worn correctly", "Mask worn incorrectly", "No mask"}
+    for path in (faces_img, cam, grads, ig, on_photo):
+        with Image.open(path) as im:
+            assert im.format == "PNG" and min(im.size) > 100
+    assert len(faces) == 1 and len(faces[0]["box"]) == 4 and faces[0]["label"] in (
+        "correctly_masked", "incorrectly_masked", "not_masked")
+    assert "convergence delta" in status
+
+
+def test_api_rejects_a_non_image(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    p = tmp_path / "notes.png"
+    p.write_text("not a photo")
+    client = Client(server.url, verbose=False)
+    with pytest.raises(Exception, match="not an image we can read"):
+        client.predict("resnet50", handle_file(str(p)), 8, "black", None, None, False, 0.6, api_name="/explain")
+
+
+def test_share_failure_keeps_serving_locally():
+    import urllib.request
+
+    from appserver import AppServer
+
+    s = AppServer("--share")
+    try:
+        assert "could not create a public share link" in s.output()
+        with urllib.request.urlopen(s.url, timeout=10) as r:
+            assert r.status == 200
+    finally:
+        s.close()

@@ -1,0 +1,88 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskxai.faces import DetectSettings, crop_box, crop_face, detect_faces
+from maskxai.images import load_image
+from maskxai.pipeline import find_faces
+
+
+def _centre(box):
+    return ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
+
+
+@pytest.fixture(scope="module")
+def group(portraits):
+    """Two package portraits and a flipped copy on one canvas, at known places."""
+    a = portraits["astronaut"].resize((300, 300))
+    h = portraits["hopper"].resize((256, 300))
+    canvas = Image.new("RGB", (1000, 420), (30, 60, 90))
+    places = {"astronaut": (20, 60), "hopper": (360, 100), "flipped": (660, 40)}
+    canvas.paste(a, places["astronaut"])
+    canvas.paste(h, places["hopper"])
+    canvas.paste(a.transpose(Image.Transpose.FLIP_LEFT_RIGHT), places["flipped"])
+    regions = [(x, y, x + w, y + 300) for (x, y), w in zip(places.values(), (300, 256, 300))]
+    return canvas, regions
+
+
+def test_group_photo_gives_one_result_per_face_where_the_faces_are(group, untrained):
+    canvas, regions = group
+    faces = find_faces(canvas, untrained["resnet50"])
+    assert len(faces) == 3
+    assert [f.index for f in faces] == [1, 2, 3]
+    for region in regions:
+        hits = [f for f in faces if region[0] < _centre(f.box)[0] < region[2] and region[1] < _centre(f.box)[1] < region[3]]
+        assert len(hits) == 1
+    for f in faces:
+        assert f.probabilities is not None and abs(sum(f.probabilities.values()) - 1) < 1e-5
+    assert faces[0].to_dict()["label"] in ("correctly_masked", "incorrectly_masked", "not_masked")
+
+
+def test_largest_first_and_max_faces(group):
+    canvas, _ = group
+    faces = detect_faces(canvas, DetectSettings(max_faces=2))
+    assert len(faces) == 2 and faces[0].area >= faces[1].area
+
+
+def test_large_photo_is_downscaled_for_detection_but_boxes_are_in_original_pixels(portraits):
+    big = portraits["astronaut"].resize((2048, 2048))
+    small = detect_faces(portraits["astronaut"])
+    large = detect_faces(big, DetectSettings(detect_max_side=512))
+    assert len(small) == len(large) == 1
+    assert np.allclose(np.array(large[0].box) / 4, small[0].box, atol=6)
+
+
+def test_tiny_faces_are_marked_not_judged(portraits, untrained):
+    img = portraits["astronaut"].resize((300, 300))
+    faces = find_faces(img, untrained["resnet50"], DetectSettings(min_face_px=200))
+    assert faces and faces[0].too_small and faces[0].probabilities is None and "too small" in faces[0].tag()
+
+
+def test_no_face():
+    assert detect_faces(Image.new("RGB", (300, 200), (120, 130, 140))) == []
+
+
+def test_exif_rotated_phone_photo_is_detected_upright(portraits, tmp_path):
+    img = portraits["hopper"]
+    stored = img.transpose(Image.Transpose.ROTATE_90)  # what the sensor wrote; orientation 6 turns it back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    p = tmp_path / "phone.jpg"
+    stored.save(p, exif=exif, quality=95)
+    upright = load_image(p)
+    assert upright.size == img.size
+    faces = detect_faces(upright)
+    assert len(faces) == 1
+    ref = detect_faces(img)[0]
+    assert np.allclose(faces[0].box, ref.box, atol=8)
+    le, re = faces[0].landmarks[0], faces[0].landmarks[1]
+    assert abs(le[1] - re[1]) < 0.2 * abs(le[0] - re[0])  # eyes level: the face is upright
+
+
+def test_crop_is_square_with_margin_and_padded_at_edges(portraits):
+    img = portraits["astronaut"]
+    box = (-20.0, 10.0, 100.0, 150.0)
+    x0, y0, x1, y1 = crop_box(box, margin=0.3)
+    assert x1 - x0 == y1 - y0 == round(140 * 1.3)
+    c = crop_face(img, box)
+    assert c.size == (x1 - x0, y1 - y0)
