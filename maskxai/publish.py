@@ -3,8 +3,9 @@
     huggingface-cli login        # or set HF_TOKEN
     python -m maskxai.publish --repo YOUR_NAME/maskxai-classifiers
 
-Then run the app anywhere with ``MASKXAI_HUB_REPO=YOUR_NAME/maskxai-classifiers``
-(and ``MASKXAI_HUB_REVISION`` = the commit this prints, to pin it).
+The upload is tagged ``v1`` (the revision the app pins by default). Then run the
+app anywhere with ``MASKXAI_HUB_REPO=YOUR_NAME/maskxai-classifiers`` (and
+``MASKXAI_HUB_REVISION`` = the commit this prints, to pin an exact commit).
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ PATTERNS = ["*.safetensors", "*.md", "*.png", "*.json"]
 
 
 def publish(repo: str, folder: Path | None = None, *, private: bool = False, token: str | None = None,
-            message: str = "Upload maskxai checkpoints", api: Any = None) -> str:
-    """Create ``repo`` if needed and upload the weights and cards in ``folder``; return the commit id.
+            message: str = "Upload maskxai checkpoints", tag: str | None = "v1", api: Any = None) -> str:
+    """Create ``repo`` if needed, upload the weights and cards in ``folder``, tag the commit; return its id.
 
     Raises:
         ValueError: ``folder`` has no ``.safetensors`` file.
@@ -36,7 +37,10 @@ def publish(repo: str, folder: Path | None = None, *, private: bool = False, tok
     api.create_repo(repo_id=repo, repo_type="model", private=private, exist_ok=True)
     info = api.upload_folder(repo_id=repo, repo_type="model", folder_path=str(folder), allow_patterns=PATTERNS,
                              commit_message=message)
-    return str(getattr(info, "oid", "") or info)
+    commit = str(getattr(info, "oid", "") or info)
+    if tag:  # the app pins this tag by default (ModelSpec.hub_revision)
+        api.create_tag(repo_id=repo, tag=tag, revision=commit, repo_type="model", exist_ok=True)
+    return commit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,9 +49,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folder", type=Path, default=None, help="default: the repository's checkpoints/")
     p.add_argument("--private", action="store_true")
     p.add_argument("--token", default=None, help="default: HF_TOKEN or the saved login")
+    p.add_argument("--tag", default="v1", help="tag the upload (the app's default revision is v1); '' for none")
     a = p.parse_args(argv)
     try:
-        commit = publish(a.repo, a.folder, private=a.private, token=a.token)
+        commit = publish(a.repo, a.folder, private=a.private, token=a.token, tag=a.tag or None)
     except ValueError as exc:
         p.exit(2, f"error: {exc}\n")
     print(f"uploaded to https://huggingface.co/{a.repo} (commit {commit})")

@@ -50,7 +50,7 @@ class ModelSpec:
     cam_layers: tuple[str, ...] = ()
     weights_file: str = ""
     hub_repo: str = "maskxai/maskxai-classifiers"
-    hub_revision: str = "main"
+    hub_revision: str = "v1"
     license: str = "cc-by-nc-sa-4.0"
     notes: dict[str, str] = field(default_factory=dict)
 

@@ -22,6 +22,9 @@ class FakeApi:
         self.uploaded = files
         return Info()
 
+    def create_tag(self, **kw):
+        self.calls.append(("create_tag", kw))
+
 
 def test_publish_uploads_weights_and_cards_only(tmp_path):
     (tmp_path / "resnet50.safetensors").write_bytes(b"x")
@@ -31,6 +34,8 @@ def test_publish_uploads_weights_and_cards_only(tmp_path):
     assert publish("me/masks", tmp_path, api=api) == "abc123"
     assert api.calls[0] == ("create_repo", {"repo_id": "me/masks", "repo_type": "model", "private": False, "exist_ok": True})
     assert api.uploaded == ["resnet50.md", "resnet50.safetensors"]
+    assert api.calls[-1] == ("create_tag", {"repo_id": "me/masks", "tag": "v1", "revision": "abc123", "repo_type": "model",
+                                           "exist_ok": True})
 
 
 def test_publish_without_weights_is_a_clear_error(tmp_path):
