@@ -94,14 +94,14 @@ def our_panel(name: str, face: Image.Image, steps: int) -> dict[str, float]:
     return t
 
 
-def ig_rel_error(name: str, faces: list[Image.Image], steps: int = 50) -> float:
-    """Median relative L2 error of the app's IG map against the fp32 512-step reference."""
+def ig_rel_error(name: str, faces: list[Image.Image], steps: int = 50, ref_steps: int = 512) -> float:
+    """Median relative L2 error of the app's IG map against the fp32 ``ref_steps``-step reference."""
     lm = get_model(name)
     pm = PixelModel(lm.model, lm.spec)
     errs = []
     for face in faces:
         ours = list(explain(lm, face, steps=steps))[-1]
-        ref = _ig_reference(pm, pixels(face, lm.spec), ours.target)
+        ref = _ig_reference(pm, pixels(face, lm.spec), ours.target, ref_steps)
         errs.append(float(np.linalg.norm(ours.attribution - ref) / np.linalg.norm(ref)))
     return float(np.median(errs))
 
@@ -114,7 +114,48 @@ def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512
     return attr.detach().sum(1)[0].numpy()
 
 
-def run(models: list[str], repeats: int, n_faces: int, steps_list: list[int]) -> dict[str, Any]:
+_APP_PROCESS = """
+import time
+T0 = time.perf_counter()
+from PIL import Image
+from maskxai.pipeline import explain, find_faces, get_model
+from maskxai.registry import list_models
+from maskxai.bench import bench_faces
+face = bench_faces(1)[0]
+for name in list_models():
+    lm = get_model(name)
+    find_faces(Image.new("RGB", (160, 160)), lm, whole_image=True)
+start = time.perf_counter() - T0
+lm = get_model(list_models()[0])
+faces = find_faces(face, lm)
+list(explain(lm, face, steps=50))
+first = time.perf_counter() - T0
+for name in list_models():
+    list(explain(get_model(name), face, steps=MEMORY_STEPS))
+import resource, json
+print(json.dumps({"models_loaded_s": start, "start_to_first_answer_s": first,
+                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
+"""
+
+
+def app_process(memory_steps: int = 256) -> dict[str, float]:
+    """A fresh process like the app's: start to first answer, and peak memory with IG on both models."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    code = _APP_PROCESS.replace("MEMORY_STEPS", str(int(memory_steps)))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr[-2000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run(
+    models: list[str], repeats: int, n_faces: int, steps_list: list[int], memory_steps: int = 256, ref_steps: int = 512
+) -> dict[str, Any]:
     faces = bench_faces(n_faces)
     out: dict[str, Any] = {}
     for name in models:
@@ -134,8 +175,9 @@ def run(models: list[str], repeats: int, n_faces: int, steps_list: list[int]) ->
         res["panel_s"] = res[f"panel_s_ig{steps_list[0]}"]
         res["naive_panel_s"] = res[f"naive_panel_s_ig{steps_list[0]}"]
         res["speedup"] = res["naive_panel_s"] / res["panel_s"]
-        res["ig_rel_error"] = ig_rel_error(name, faces[:2], steps_list[0])
+        res["ig_rel_error"] = ig_rel_error(name, faces[:2], steps_list[0], ref_steps)
         out[name] = res
+    out["app"] = app_process(memory_steps)
     return out
 
 
@@ -145,11 +187,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per face after one warm-up")
     p.add_argument("--faces", type=int, default=2, help="face crops to average over")
     p.add_argument("--steps", type=int, nargs="+", default=[50, 128], help="IG steps; the first sets panel_s")
+    p.add_argument("--ref-steps", type=int, default=512, help="IG steps of the fp32 reference for ig_rel_error")
+    p.add_argument("--memory-steps", type=int, default=256, help="IG steps for the peak-memory run")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    res = run(a.models, a.repeats, a.faces, a.steps)
+    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps)
     for name, r in res.items():
+        if name == "app":
+            print(f"app process: models loaded {r['models_loaded_s']:.1f} s, first answer {r['start_to_first_answer_s']:.1f} s "
+                  f"after start, peak memory {r['peak_rss_gb']:.2f} GB (both models, IG-{a.memory_steps})")
+            continue
         print(f"{name} ({r['input_size']} px, {'trained' if r['trained'] else 'untrained'} weights)")
         for steps in a.steps:
             n, o = r[f"naive_panel_s_ig{steps}"], r[f"panel_s_ig{steps}"]

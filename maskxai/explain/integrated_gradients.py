@@ -31,6 +31,7 @@ def integrated_gradients(
     seed: int = 0,
     method: str = "gausslegendre",
     progress: Callable[[float], None] | None = None,
+    bf16: bool = False,
 ) -> Explanation:
     """IG attributions of the class logit, channels summed, signed.
 
@@ -44,6 +45,8 @@ def integrated_gradients(
         seed: Seed of the noise baseline.
         method: captum's integration rule.
         progress: Called with the fraction done after each chunk.
+        bf16: Run the steps under bfloat16 autocast (about twice as fast on CPUs
+            with AMX; check the error with ``python -m maskxai.bench``).
 
     Raises:
         ValueError: Steps out of range, unknown baseline, bad shape or target.
@@ -57,7 +60,9 @@ def integrated_gradients(
         logits = pm(torch.cat([pixels, base]))
     k = int(logits[0].argmax()) if target is None else check_target(target, logits.shape[1])
     gap = float(logits[0, k] - logits[1, k])
-    forward = pm if progress is None else _Counting(pm, steps, progress)
+    forward: torch.nn.Module = pm if progress is None else _Counting(pm, steps, progress)
+    if bf16:
+        forward = _BF16(forward)
     ig = IntegratedGradients(forward)
     attr, delta = ig.attribute(
         pixels.detach().clone(), baselines=base, target=k, n_steps=steps, method=method,
@@ -66,7 +71,7 @@ def integrated_gradients(
     d = float(delta.abs().sum())
     info = {
         "steps": steps, "baseline": baseline, "delta": d, "logit_gap": gap,
-        "relative_delta": d / abs(gap) if gap else float("inf"),
+        "relative_delta": d / abs(gap) if gap else float("inf"), "precision": "bf16" if bf16 else "fp32",
     }
     return Explanation("Integrated Gradients", channel_sum(attr), True, k, time.perf_counter() - t0, info)
 
@@ -83,3 +88,15 @@ class _Counting(torch.nn.Module):
         self.done += x.shape[0]
         self.progress(min(1.0, self.done / self.steps))
         return out
+
+
+class _BF16(torch.nn.Module):
+    """Forward (and so backward) under bfloat16 autocast; logits back in fp32."""
+
+    def __init__(self, inner: torch.nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return self.inner(x).float()
