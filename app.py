@@ -84,6 +84,8 @@ def run_explain(
     face_choice: str | None,
     whole_image: bool,
     opacity: float,
+    min_confidence: float = 0.9,
+    max_faces: float = 20,
     progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple[Any, ...]]:
     """Detect faces, classify them, and explain the chosen one (streamed: Grad-CAM first, IG last)."""
@@ -103,7 +105,8 @@ def run_explain(
         raise gr.Error(str(exc)) from exc
     lm = get_model(model_name)
     t0 = time.perf_counter()
-    faces = find_faces(photo, lm, DetectSettings(), whole_image=bool(whole_image))
+    settings = DetectSettings(min_confidence=float(min_confidence), max_faces=max(1, int(max_faces)))
+    faces = find_faces(photo, lm, settings, whole_image=bool(whole_image))
     boxes = [f.box for f in faces]
     annotated = draw_faces(photo, boxes, [f.tag() for f in faces], [f.label or "too_small" for f in faces])
     records = [f.to_dict() for f in faces]
@@ -169,11 +172,14 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="IG steps")
                     baseline = gr.Dropdown(list(BASELINES), value="black", label="IG baseline")
+                face = gr.Dropdown([], value=None, label="Face to explain (default: the largest; listed after Explain)",
+                                   allow_custom_value=True)
+                whole = gr.Checkbox(False, label="Treat the whole image as one face (skip face detection)")
                 with gr.Accordion("More settings", open=False):
                     layer = gr.Dropdown(list(spec.cam_layers), value=spec.cam_layers[0], label="Grad-CAM layer")
-                    face = gr.Dropdown([], value=None, label="Face to explain (default: the largest)", allow_custom_value=True)
-                    whole = gr.Checkbox(False, label="Treat the whole image as one face (skip face detection)")
                     opacity = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Overlay opacity")
+                    min_conf = gr.Slider(0.5, 0.99, value=0.9, step=0.01, label="Face detection confidence")
+                    max_faces = gr.Slider(1, 50, value=20, step=1, label="Maximum faces")
                 button = gr.Button("Explain", variant="primary")
                 if EXAMPLES:
                     gr.Examples(EXAMPLES, inputs=[image], label="Examples (made by maskxai's mask renderer)")
@@ -190,7 +196,7 @@ def build_demo() -> gr.Blocks:
                 with gr.Accordion("Per-face results (as the API returns them)", open=False):
                     faces_json = gr.JSON(label="Per-face results")
                 gr.Markdown(HOW_TO_READ)
-        inputs = [model, image, steps, baseline, layer, face, whole, opacity]
+        inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]
         outputs = [faces_img, label, cam, grads, ig, on_photo, faces_json, status, face]
         button.click(run_explain, inputs, outputs, api_name="explain")
         model.change(layers_for, [model], [layer, status], api_name="model_info")
@@ -213,7 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     for name in list_models():  # load and warm up once, before the first visitor
         lm = get_model(name)
-        find_faces(Image.new("RGB", (lm.spec.input_size,) * 2, (128, 128, 128)), lm, whole_image=True)
+        blank = Image.new("RGB", (lm.spec.input_size,) * 2, (128, 128, 128))
+        find_faces(blank, lm, whole_image=True)
+        next(explain(lm, blank))  # first Grad-CAM pass: allocator and oneDNN kernels ready
     demo = build_demo()
     demo.queue(max_size=32)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)

@@ -97,7 +97,8 @@ def test_explain_through_gradio_client(server, model):
     client = Client(server.url, verbose=False)
     example = app.EXAMPLES[0] if app.EXAMPLES else None
     assert example, "examples/ is empty: run python -m maskxai.examples"
-    out = client.predict(model, handle_file(example), 8, "blurred input", None, None, False, 0.6, api_name="/explain")
+    out = client.predict(model, handle_file(example), 8, "blurred input", None, None, False, 0.6, 0.9, 20,
+                         api_name="/explain")
     faces_img, label, cam, grads, ig, on_photo, faces, status, _ = out
     assert set(c["label"] for c in label["confidences"]) == {"Mask worn correctly", "Mask worn incorrectly", "No mask"}
     for path in (faces_img, cam, grads, ig, on_photo):
@@ -115,7 +116,7 @@ def test_api_rejects_a_non_image(server, tmp_path):
     p.write_text("not a photo")
     client = Client(server.url, verbose=False)
     with pytest.raises(Exception, match="not an image we can read"):
-        client.predict("resnet50", handle_file(str(p)), 8, "black", None, None, False, 0.6, api_name="/explain")
+        client.predict("resnet50", handle_file(str(p)), 8, "black", None, None, False, 0.6, 0.9, 20, api_name="/explain")
 
 
 def test_share_failure_keeps_serving_locally():
