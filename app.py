@@ -118,18 +118,36 @@ def run_explain(
             if not faces
             else "The faces in this photo are too small to judge (under 40 pixels). Use a closer photo."
         )
-        yield annotated, None, None, None, None, None, records, f"{model_status(model_name)}\n\n{msg}", gr.update(choices=[], value=None)
+        yield (
+            annotated,
+            None,
+            None,
+            None,
+            None,
+            None,
+            records,
+            f"{model_status(model_name)}\n\n{msg}",
+            gr.update(choices=[], value=None),
+        )
         return
     chosen = next((f for f in judged if str(f.index) == str(face_choice)), judged[0])
     label = {DISPLAY_NAMES[k]: v for k, v in (chosen.probabilities or {}).items()}
     crop = face_crop(photo, chosen)
     opacity = float(opacity)
     status = [model_status(model_name), f"{len(faces)} face(s) found; explaining face {chosen.index}."]
-    gen = explain(lm, crop, steps=int(steps), baseline=baseline, layer=layer or None,
-                  progress=lambda f: progress(f, desc=f"Integrated Gradients ({int(steps)} steps)"))
+    gen = explain(
+        lm,
+        crop,
+        steps=int(steps),
+        baseline=baseline,
+        layer=layer or None,
+        progress=lambda f: progress(f, desc=f"Integrated Gradients ({int(steps)} steps)"),
+    )
     cam = next(gen)
     grads = next(gen)
-    cam_img = figure(crop, cam, opacity, f"Grad-CAM · {cam.seconds:.2f} s\nlayer {cam.info['layer']} ({cam.info['grid']} grid)")
+    cam_img = figure(
+        crop, cam, opacity, f"Grad-CAM · {cam.seconds:.2f} s\nlayer {cam.info['layer']} ({cam.info['grid']} grid)"
+    )
     grad_img = figure(crop, grads, opacity, f"Gradients · {grads.seconds:.2f} s\n(same pass as Grad-CAM)")
     on_photo = paste_map(photo, cam, chosen.crop, opacity)
     if cam.info.get("blank"):
@@ -138,7 +156,9 @@ def run_explain(
     yield annotated, label, cam_img, grad_img, None, on_photo, records, "\n\n".join(status), dropdown
     progress(0, desc="Integrated Gradients")
     ig = next(gen)
-    ig_img = figure(crop, ig, opacity, f"Integrated Gradients · {ig.seconds:.2f} s\n{ig.info['steps']} steps, {baseline} baseline")
+    ig_img = figure(
+        crop, ig, opacity, f"Integrated Gradients · {ig.seconds:.2f} s\n{ig.info['steps']} steps, {baseline} baseline"
+    )
     status.append(
         f"IG convergence delta {ig.info['delta']:.3g} ({100 * ig.info['relative_delta']:.1f}% of the score gap"
         f"{'; raise the steps' if ig.info['relative_delta'] > 0.05 else ''}). Total {time.perf_counter() - t0:.1f} s."
@@ -166,14 +186,22 @@ def build_demo() -> gr.Blocks:
                     [(get_spec(n).title, n) for n in list_models()], value=DEFAULT_MODEL, label="Classifier"
                 )
                 image = PhotoInput(
-                    sources=["upload", "webcam", "clipboard"], type="filepath", image_mode=None, label="Photo",
-                    webcam_options=gr.WebcamOptions(mirror=True), height=320,
+                    sources=["upload", "webcam", "clipboard"],
+                    type="filepath",
+                    image_mode=None,
+                    label="Photo",
+                    webcam_options=gr.WebcamOptions(mirror=True),
+                    height=320,
                 )
                 with gr.Row():
                     steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="IG steps")
                     baseline = gr.Dropdown(list(BASELINES), value="black", label="IG baseline")
-                face = gr.Dropdown([], value=None, label="Face to explain (default: the largest; listed after Explain)",
-                                   allow_custom_value=True)
+                face = gr.Dropdown(
+                    [],
+                    value=None,
+                    label="Face to explain (default: the largest; listed after Explain)",
+                    allow_custom_value=True,
+                )
                 whole = gr.Checkbox(False, label="Treat the whole image as one face (skip face detection)")
                 with gr.Accordion("More settings", open=False):
                     layer = gr.Dropdown(list(spec.cam_layers), value=spec.cam_layers[0], label="Grad-CAM layer")
@@ -208,8 +236,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Serve the maskxai demo.")
     p.add_argument("--host", default=os.environ.get("MASKXAI_HOST", "127.0.0.1"), help="interface (0.0.0.0 for all)")
     p.add_argument("--port", type=int, default=int(os.environ.get("MASKXAI_PORT", "7860")))
-    p.add_argument("--share", action="store_true", default=os.environ.get("MASKXAI_SHARE") == "1",
-                   help="also make a public gradio.live link (needs the internet)")
+    p.add_argument(
+        "--share",
+        action="store_true",
+        default=os.environ.get("MASKXAI_SHARE") == "1",
+        help="also make a public gradio.live link (needs the internet)",
+    )
     return p.parse_args(argv)
 
 

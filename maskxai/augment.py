@@ -18,7 +18,9 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
     if rng.random() < 0.5:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     angle = rng.uniform(-12, 12)
-    img = img.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    img = img.rotate(
+        angle, resample=Image.Resampling.BILINEAR, fillcolor=tuple(int(c) for c in rng.integers(0, 255, 3))
+    )
     w, h = img.size
     scale = rng.uniform(0.7, 1.0)
     side = scale * min(w, h)

@@ -15,6 +15,7 @@ map against an fp32, 512-step reference on the same inputs.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .explain import PixelModel, integrated_gradients
+from .explain import PixelModel
 from .pipeline import explain, get_model
 from .preprocess import pixels
 from .registry import list_models
@@ -109,8 +110,9 @@ def ig_rel_error(name: str, faces: list[Image.Image], steps: int = 50, ref_steps
 def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512) -> np.ndarray:
     from captum.attr import IntegratedGradients
 
-    attr = IntegratedGradients(pm).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=steps,
-                                             internal_batch_size=64)
+    attr = IntegratedGradients(pm).attribute(
+        x, baselines=torch.zeros_like(x), target=target, n_steps=steps, internal_batch_size=64
+    )
     return attr.detach().sum(1)[0].numpy()
 
 
@@ -166,8 +168,8 @@ def run(
             naive_t, ours_t = [], []
             for face in faces:
                 x = pixels(face, lm.spec)
-                naive_t.append(_median_time(lambda: naive_panel(npm, x, steps), repeats))
-                ours_t.append(_median_time(lambda: our_panel(name, face, steps), repeats))
+                naive_t.append(_median_time(functools.partial(naive_panel, npm, x, steps), repeats))
+                ours_t.append(_median_time(functools.partial(our_panel, name, face, steps), repeats))
             res[f"naive_panel_s_ig{steps}"] = statistics.median(naive_t)
             res[f"panel_s_ig{steps}"] = statistics.median(ours_t)
         first = [our_panel(name, f, steps_list[0])["first_output"] for f in faces for _ in range(repeats)]
@@ -195,14 +197,20 @@ def main(argv: list[str] | None = None) -> None:
     res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps)
     for name, r in res.items():
         if name == "app":
-            print(f"app process: models loaded {r['models_loaded_s']:.1f} s, first answer {r['start_to_first_answer_s']:.1f} s "
-                  f"after start, peak memory {r['peak_rss_gb']:.2f} GB (both models, IG-{a.memory_steps})")
+            print(
+                f"app process: models loaded {r['models_loaded_s']:.1f} s, "
+                f"first answer {r['start_to_first_answer_s']:.1f} s after start, "
+                f"peak memory {r['peak_rss_gb']:.2f} GB (both models, IG-{a.memory_steps})"
+            )
             continue
         print(f"{name} ({r['input_size']} px, {'trained' if r['trained'] else 'untrained'} weights)")
         for steps in a.steps:
             n, o = r[f"naive_panel_s_ig{steps}"], r[f"panel_s_ig{steps}"]
             print(f"  panel with IG-{steps}: naive {n:.2f} s, ours {o:.2f} s, speed-up {n / o:.1f}x")
-        print(f"  first map after {r['first_output_s'] * 1000:.0f} ms; IG-{a.steps[0]} relative error {100 * r['ig_rel_error']:.2f}%")
+        print(
+            f"  first map after {r['first_output_s'] * 1000:.0f} ms; "
+            f"IG-{a.steps[0]} relative error {100 * r['ig_rel_error']:.2f}%"
+        )
     if a.json:
         print(json.dumps(res))
 

@@ -61,8 +61,7 @@ def canonical_label(name: str, where: str = "") -> str:
     key = name.strip().lower().replace("-", "_").replace(" ", "_")
     if key not in LABEL_ALIASES:
         raise ValueError(
-            f"Unknown label {name!r}{' in ' + where if where else ''}. "
-            f"Use one of {sorted(set(LABEL_ALIASES))}."
+            f"Unknown label {name!r}{' in ' + where if where else ''}. Use one of {sorted(set(LABEL_ALIASES))}."
         )
     return LABEL_ALIASES[key]
 
@@ -89,7 +88,9 @@ def load_manifest(root: str | Path, split: str | None = None) -> list[Sample]:
     with manifest.open(newline="") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"path", "label"} <= set(reader.fieldnames):
-            raise ValueError(f"{manifest} needs the columns path,label (and optionally split); it has {reader.fieldnames}.")
+            raise ValueError(
+                f"{manifest} needs the columns path,label (and optionally split); it has {reader.fieldnames}."
+            )
         for i, row in enumerate(reader, start=2):
             if split is not None and row.get("split") != split:
                 continue
@@ -98,7 +99,9 @@ def load_manifest(root: str | Path, split: str | None = None) -> list[Sample]:
             seen.add(row["path"])
             label = canonical_label(row["label"], where=f"{manifest} line {i}")
             samples.append(
-                Sample(root / row["path"], label, split=row.get("split") or None, group=row.get("identity") or row["path"])
+                Sample(
+                    root / row["path"], label, split=row.get("split") or None, group=row.get("identity") or row["path"]
+                )
             )
     what = f"no rows with split {split!r}" if split else "no rows"
     return _nonempty(samples, root, what)

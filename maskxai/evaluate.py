@@ -59,7 +59,9 @@ def evaluate(
     """Metrics of ``lm`` on ``samples``, through the app's preprocessing."""
     settings = DetectSettings(min_face_px=0, min_confidence=0.8)
     y, p, missed = [], [], 0
-    for i in tqdm(range(0, len(samples), batch), desc="evaluating", unit="batch", disable=not progress, file=sys.stderr):
+    for i in tqdm(
+        range(0, len(samples), batch), desc="evaluating", unit="batch", disable=not progress, file=sys.stderr
+    ):
         chunk = samples[i : i + batch]
         crops = []
         for s in chunk:
@@ -115,8 +117,15 @@ def plot_confusion(res: dict[str, Any], path: Path, title: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list_models(), required=True)
-    p.add_argument("--data", type=Path, required=True, help="folder: manifest.csv, VOC (images/ + annotations/) or <label>/ subfolders")
-    p.add_argument("--split", default=None, help="keep one split (manifest's split column; for VOC, the by-image hash split)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="folder: manifest.csv, VOC (images/ + annotations/) or <label>/ subfolders",
+    )
+    p.add_argument(
+        "--split", default=None, help="keep one split (manifest's split column; for VOC, the by-image hash split)"
+    )
     p.add_argument("--weights", type=Path, default=None, help="weights file (default: checkpoints/, then the Hub)")
     p.add_argument("--min-size", type=float, default=0.0, help="VOC: skip boxes smaller than this many pixels")
     p.add_argument("--detect-faces", action="store_true", help="detect and crop faces like the app first")
@@ -129,7 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, FileNotFoundError) as exc:
         p.exit(2, f"error: {exc}\n")
     res = evaluate(lm, samples, detect=a.detect_faces)
-    print(f"{a.model} on {a.data}{' split ' + a.split if a.split else ''}{' (detected faces)' if a.detect_faces else ''}")
+    print(
+        f"{a.model} on {a.data}{' split ' + a.split if a.split else ''}{' (detected faces)' if a.detect_faces else ''}"
+    )
     print(table(res))
     if a.plot:
         plot_confusion(res, a.plot, f"{a.model} · {a.data.name} {a.split or ''}")

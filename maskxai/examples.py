@@ -25,7 +25,8 @@ def package_faces() -> dict[str, Image.Image]:
     import matplotlib.cbook
     import skimage.data
 
-    hopper = Image.open(matplotlib.cbook.get_sample_data("grace_hopper.jpg")).convert("RGB")
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f:  # type: ignore[union-attr]
+        hopper = Image.open(f).convert("RGB")
     return {"astronaut": Image.fromarray(skimage.data.astronaut()), "hopper": hopper}
 
 

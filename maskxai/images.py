@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -21,7 +20,7 @@ MAX_SIDE = 2048
 # Refuse before decoding anything that would need gigabytes (PIL's bomb guard is 2x this).
 Image.MAX_IMAGE_PIXELS = 120_000_000
 
-ImageInput = Union[str, Path, bytes, Image.Image, np.ndarray]
+ImageInput = str | Path | bytes | Image.Image | np.ndarray
 
 
 class ImageError(ValueError):

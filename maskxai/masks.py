@@ -98,7 +98,9 @@ def _outline(
     mid = top + 0.55 * (bottom - top)
     for i in range(n + 1):  # right side down and the rounded bottom back to the left
         a = np.pi * i / n
-        u = np.cos(a) * (half_mid if i < n / 4 or i > 3 * n / 4 else half_bottom + (half_mid - half_bottom) * abs(np.cos(a)))
+        u = np.cos(a) * (
+            half_mid if i < n / 4 or i > 3 * n / 4 else half_bottom + (half_mid - half_bottom) * abs(np.cos(a))
+        )
         vv = mid + (bottom - mid) * np.sin(a)
         pts.append((u + cu, vv))
     return np.array(pts)
@@ -127,7 +129,7 @@ def _texture(h: int, w: int, style: str, rng: np.random.Generator, uv: np.ndarra
     u, v = uv[..., 0], uv[..., 1]
     if style == "surgical":
         pleat = 0.5 + 0.5 * np.sin(v * rng.uniform(4.5, 6.5) * np.pi)
-        tex *= (1 - 0.18 * pleat ** 6)[..., None]
+        tex *= (1 - 0.18 * pleat**6)[..., None]
     elif style == "cloth":
         weave = rng.normal(0, 6, size=(h, w, 1))
         tex += weave
@@ -224,7 +226,9 @@ def mask_alpha(size: tuple[int, int], poly: np.ndarray, d: float) -> np.ndarray:
     return np.asarray(m, dtype=np.float64) / 255.0
 
 
-def _ear_loops(out: np.ndarray, poly: np.ndarray, frame: FaceFrame, top: float, bottom: float, rng: np.random.Generator) -> np.ndarray:
+def _ear_loops(
+    out: np.ndarray, poly: np.ndarray, frame: FaceFrame, top: float, bottom: float, rng: np.random.Generator
+) -> np.ndarray:
     if rng.random() < 0.3:
         return out
     img = Image.fromarray(np.clip(out, 0, 255).astype(np.uint8))

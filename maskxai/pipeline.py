@@ -57,7 +57,9 @@ class FaceResult:
             "detector_confidence": None if self.detector_confidence is None else round(self.detector_confidence, 4),
             "too_small": self.too_small,
             "label": self.label,
-            "probabilities": None if self.probabilities is None else {k: round(v, 4) for k, v in self.probabilities.items()},
+            "probabilities": None
+            if self.probabilities is None
+            else {k: round(v, 4) for k, v in self.probabilities.items()},
         }
 
 

@@ -19,8 +19,16 @@ from .weights import checkpoints_dir
 PATTERNS = ["*.safetensors", "*.md", "*.png", "*.json"]
 
 
-def publish(repo: str, folder: Path | None = None, *, private: bool = False, token: str | None = None,
-            message: str = "Upload maskxai checkpoints", tag: str | None = "v1", api: Any = None) -> str:
+def publish(
+    repo: str,
+    folder: Path | None = None,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    message: str = "Upload maskxai checkpoints",
+    tag: str | None = "v1",
+    api: Any = None,
+) -> str:
     """Create ``repo`` if needed, upload the weights and cards in ``folder``, tag the commit; return its id.
 
     Raises:
@@ -35,8 +43,9 @@ def publish(repo: str, folder: Path | None = None, *, private: bool = False, tok
 
         api = HfApi(token=token)
     api.create_repo(repo_id=repo, repo_type="model", private=private, exist_ok=True)
-    info = api.upload_folder(repo_id=repo, repo_type="model", folder_path=str(folder), allow_patterns=PATTERNS,
-                             commit_message=message)
+    info = api.upload_folder(
+        repo_id=repo, repo_type="model", folder_path=str(folder), allow_patterns=PATTERNS, commit_message=message
+    )
     commit = str(getattr(info, "oid", "") or info)
     if tag:  # the app pins this tag by default (ModelSpec.hub_revision)
         api.create_tag(repo_id=repo, tag=tag, revision=commit, repo_type="model", exist_ok=True)

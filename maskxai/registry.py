@@ -73,8 +73,7 @@ class ModelSpec:
                 module = getattr(module, part)
             else:
                 raise ValueError(
-                    f"Grad-CAM layer {path!r} does not exist in {self.name}; "
-                    f"choose one of {list(self.cam_layers)}."
+                    f"Grad-CAM layer {path!r} does not exist in {self.name}; choose one of {list(self.cam_layers)}."
                 )
         return module
 

@@ -55,7 +55,9 @@ def overlay(face: np.ndarray, expl: Explanation, opacity: float = 0.6) -> np.nda
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def figure(face: Image.Image, expl: Explanation, opacity: float = 0.6, title: str | None = None, size_px: int = 360) -> Image.Image:
+def figure(
+    face: Image.Image, expl: Explanation, opacity: float = 0.6, title: str | None = None, size_px: int = 360
+) -> Image.Image:
     """The overlay with a titled colour bar, as a PIL image."""
     h, w = expl.attribution.shape
     face_a = np.asarray(face.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))
@@ -81,7 +83,9 @@ def figure(face: Image.Image, expl: Explanation, opacity: float = 0.6, title: st
     return Image.open(buf).convert("RGB")
 
 
-def paste_map(photo: Image.Image, expl: Explanation, crop: tuple[int, int, int, int], opacity: float = 0.6) -> Image.Image:
+def paste_map(
+    photo: Image.Image, expl: Explanation, crop: tuple[int, int, int, int], opacity: float = 0.6
+) -> Image.Image:
     """``expl`` mapped back onto the whole photo at the face's crop box."""
     x0, y0, x1, y1 = crop
     face = photo.crop(crop)  # PIL pads outside the photo with black; only the inside is pasted back
@@ -94,7 +98,9 @@ def paste_map(photo: Image.Image, expl: Explanation, crop: tuple[int, int, int, 
     return out
 
 
-def draw_faces(photo: Image.Image, boxes: list[tuple[float, float, float, float]], tags: list[str], kinds: list[str]) -> Image.Image:
+def draw_faces(
+    photo: Image.Image, boxes: list[tuple[float, float, float, float]], tags: list[str], kinds: list[str]
+) -> Image.Image:
     """Numbered boxes coloured by class, each with its tag (e.g. ``"1 No mask 97%"``)."""
     out = photo.copy()
     draw = ImageDraw.Draw(out)

@@ -68,7 +68,9 @@ def build(spec: ModelSpec, pretrained: bool) -> nn.Module:
 
 
 @torch.no_grad()
-def evaluate_images(model: nn.Module, spec: ModelSpec, items: list, batch: int = 64, bf16: bool = False) -> tuple[list[int], list[int]]:
+def evaluate_images(
+    model: nn.Module, spec: ModelSpec, items: list, batch: int = 64, bf16: bool = False
+) -> tuple[list[int], list[int]]:
     """Predictions for ``(PIL image, target)`` pairs through the app's preprocessing."""
     model.eval()
     y, p = [], []
@@ -159,7 +161,11 @@ def train(cfg: TrainConfig) -> Path:
         t0 = time.time()
         ds.epoch = epoch
         loader = torch.utils.data.DataLoader(
-            ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, drop_last=True,
+            ds,
+            batch_size=cfg.batch_size,
+            shuffle=False,
+            num_workers=cfg.workers,
+            drop_last=True,
             persistent_workers=False,
         )
         losses = train_one_epoch(model, loader, opt, sched, lossf, cfg.bf16, desc=f"epoch {epoch + 1}/{cfg.epochs}")
@@ -170,7 +176,10 @@ def train(cfg: TrainConfig) -> Path:
         score = float(np.mean([r["macro_recall"] for r in results.values()]))
         elapsed += time.time() - t0
         row = {
-            "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_score": score, "minutes": elapsed / 60,
+            "epoch": epoch + 1,
+            "loss": float(np.mean(losses)),
+            "val_score": score,
+            "minutes": elapsed / 60,
             **{f"val_{k}_acc": round(r["accuracy"], 4) for k, r in results.items()},
             **{f"val_{k}_macro_recall": round(r["macro_recall"], 4) for k, r in results.items()},
         }
@@ -179,10 +188,22 @@ def train(cfg: TrainConfig) -> Path:
         print(json.dumps(row))
         if score > best:
             best = score
-            save_weights(model, spec, out / "best.safetensors", extra={"epoch": epoch + 1, "val": row, "config": dataclasses.asdict(cfg)})
+            save_weights(
+                model,
+                spec,
+                out / "best.safetensors",
+                extra={"epoch": epoch + 1, "val": row, "config": dataclasses.asdict(cfg)},
+            )
         torch.save(
-            {"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "epoch": epoch,
-             "best": best, "elapsed": elapsed, "config": dataclasses.asdict(cfg)},
+            {
+                "model": model.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "epoch": epoch,
+                "best": best,
+                "elapsed": elapsed,
+                "config": dataclasses.asdict(cfg),
+            },
             out / "last.tmp",
         )
         (out / "last.tmp").replace(last)

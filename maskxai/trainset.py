@@ -64,7 +64,9 @@ class Mixture(torch.utils.data.Dataset):
         self.p = w / w.sum()
         self.spec, self.length, self.seed, self.train = spec, length, seed, train
         self.epoch = 0
-        self.by_class = [{lab: [i for i, x in enumerate(s.items) if x.label == lab] for lab in LABELS} for s in self.sources]
+        self.by_class = [
+            {lab: [i for i, x in enumerate(s.items) if x.label == lab] for lab in LABELS} for s in self.sources
+        ]
 
     def __len__(self) -> int:
         return self.length
@@ -76,9 +78,9 @@ class Mixture(torch.utils.data.Dataset):
         if src.balance:
             classes = [lab for lab in LABELS if self.by_class[k][lab]]
             pool = self.by_class[k][classes[rng.integers(len(classes))]]
-            sample = src.items[pool[rng.integers(len(pool))]]
+            sample = src.items[pool[int(rng.integers(len(pool)))]]
         else:
-            sample = src.items[rng.integers(len(src.items))]
+            sample = src.items[int(rng.integers(len(src.items)))]
         img = load_face(sample)
         label = sample.label
         if src.synthetic is not None:
@@ -103,7 +105,9 @@ def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[
     ]
 
 
-def fixed_eval_set(data_root: Path, landmarks_file: Path, split: str = "val", n_synth: int = 300) -> dict[str, list[tuple[Image.Image, int]]]:
+def fixed_eval_set(
+    data_root: Path, landmarks_file: Path, split: str = "val", n_synth: int = 300
+) -> dict[str, list[tuple[Image.Image, int]]]:
     """Validation images per source, decoded once (synthetic ones rendered with fixed seeds)."""
     out: dict[str, list[tuple[Image.Image, int]]] = {}
     for src in standard_sources(data_root, landmarks_file, split):

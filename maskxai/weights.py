@@ -122,7 +122,9 @@ def resolve_weights(spec: ModelSpec, path: str | Path | None = None) -> tuple[Pa
         p = Path(path)
         if p.is_file():
             return p, f"file {p}"
-        raise WeightsNotFoundError(f"The weights file {p} does not exist. Check the path, or leave it out to use the defaults.")
+        raise WeightsNotFoundError(
+            f"The weights file {p} does not exist. Check the path, or leave it out to use the defaults."
+        )
     tried: list[str] = []
     local = checkpoints_dir() / spec.weights_file
     if local.is_file():

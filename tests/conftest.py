@@ -52,13 +52,29 @@ def tiny_spec():
 
     def build(n: int) -> nn.Module:
         return nn.Sequential(
-            nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-            nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, n),
+            nn.Conv2d(3, 8, 3, stride=2, padding=1),
+            nn.BatchNorm2d(8),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3, stride=2, padding=1),
+            nn.BatchNorm2d(16),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(16, n),
         )
 
     try:
         return get_spec("tiny_test_cnn")
     except ValueError:
-        return register(ModelSpec("tiny_test_cnn", "Tiny CNN", build, 32, (0.5,) * 3, (0.25,) * 3,
-                                  cam_layers=("3",), weights_file="tiny_test_cnn.safetensors"))
+        return register(
+            ModelSpec(
+                "tiny_test_cnn",
+                "Tiny CNN",
+                build,
+                32,
+                (0.5,) * 3,
+                (0.25,) * 3,
+                cam_layers=("3",),
+                weights_file="tiny_test_cnn.safetensors",
+            )
+        )

@@ -9,8 +9,17 @@ import app  # noqa: E402
 
 
 def _run(**kw):
-    args = dict(model_name="resnet50", image=None, steps=8, baseline="black", layer=None, face_choice=None,
-                whole_image=False, opacity=0.6, progress=lambda *a, **k: None)
+    args = dict(
+        model_name="resnet50",
+        image=None,
+        steps=8,
+        baseline="black",
+        layer=None,
+        face_choice=None,
+        whole_image=False,
+        opacity=0.6,
+        progress=lambda *a, **k: None,
+    )
     args.update(kw)
     return list(app.run_explain(**args))
 
@@ -97,15 +106,19 @@ def test_explain_through_gradio_client(server, model):
     client = Client(server.url, verbose=False)
     example = app.EXAMPLES[0] if app.EXAMPLES else None
     assert example, "examples/ is empty: run python -m maskxai.examples"
-    out = client.predict(model, handle_file(example), 8, "blurred input", None, None, False, 0.6, 0.9, 20,
-                         api_name="/explain")
+    out = client.predict(
+        model, handle_file(example), 8, "blurred input", None, None, False, 0.6, 0.9, 20, api_name="/explain"
+    )
     faces_img, label, cam, grads, ig, on_photo, faces, status, _ = out
     assert set(c["label"] for c in label["confidences"]) == {"Mask worn correctly", "Mask worn incorrectly", "No mask"}
     for path in (faces_img, cam, grads, ig, on_photo):
         with Image.open(path) as im:
             assert im.format == "PNG" and min(im.size) > 100
-    assert len(faces) == 1 and len(faces[0]["box"]) == 4 and faces[0]["label"] in (
-        "correctly_masked", "incorrectly_masked", "not_masked")
+    assert (
+        len(faces) == 1
+        and len(faces[0]["box"]) == 4
+        and faces[0]["label"] in ("correctly_masked", "incorrectly_masked", "not_masked")
+    )
     assert "convergence delta" in status
 
 
@@ -116,7 +129,9 @@ def test_api_rejects_a_non_image(server, tmp_path):
     p.write_text("not a photo")
     client = Client(server.url, verbose=False)
     with pytest.raises(Exception, match="not an image we can read"):
-        client.predict("resnet50", handle_file(str(p)), 8, "black", None, None, False, 0.6, 0.9, 20, api_name="/explain")
+        client.predict(
+            "resnet50", handle_file(str(p)), 8, "black", None, None, False, 0.6, 0.9, 20, api_name="/explain"
+        )
 
 
 def test_share_failure_keeps_serving_locally():

@@ -4,7 +4,23 @@ import json
 def test_tiny_bench_runs_and_reports_every_key(capsys):
     from maskxai.bench import main
 
-    main(["--models", "resnet50", "--repeats", "1", "--faces", "1", "--steps", "8", "--memory-steps", "8", "--ref-steps", "32", "--json"])
+    main(
+        [
+            "--models",
+            "resnet50",
+            "--repeats",
+            "1",
+            "--faces",
+            "1",
+            "--steps",
+            "8",
+            "--memory-steps",
+            "8",
+            "--ref-steps",
+            "32",
+            "--json",
+        ]
+    )
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     r = res["resnet50"]
     for key in ("panel_s", "naive_panel_s", "speedup", "ig_rel_error", "first_output_s"):

@@ -31,7 +31,9 @@ def test_group_photo_gives_one_result_per_face_where_the_faces_are(group, untrai
     assert len(faces) == 3
     assert [f.index for f in faces] == [1, 2, 3]
     for region in regions:
-        hits = [f for f in faces if region[0] < _centre(f.box)[0] < region[2] and region[1] < _centre(f.box)[1] < region[3]]
+        hits = [
+            f for f in faces if region[0] < _centre(f.box)[0] < region[2] and region[1] < _centre(f.box)[1] < region[3]
+        ]
         assert len(hits) == 1
     for f in faces:
         assert f.probabilities is not None and abs(sum(f.probabilities.values()) - 1) < 1e-5

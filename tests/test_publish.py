@@ -32,10 +32,15 @@ def test_publish_uploads_weights_and_cards_only(tmp_path):
     (tmp_path / "last.pt").write_bytes(b"optimizer state stays home")
     api = FakeApi()
     assert publish("me/masks", tmp_path, api=api) == "abc123"
-    assert api.calls[0] == ("create_repo", {"repo_id": "me/masks", "repo_type": "model", "private": False, "exist_ok": True})
+    assert api.calls[0] == (
+        "create_repo",
+        {"repo_id": "me/masks", "repo_type": "model", "private": False, "exist_ok": True},
+    )
     assert api.uploaded == ["resnet50.md", "resnet50.safetensors"]
-    assert api.calls[-1] == ("create_tag", {"repo_id": "me/masks", "tag": "v1", "revision": "abc123", "repo_type": "model",
-                                           "exist_ok": True})
+    assert api.calls[-1] == (
+        "create_tag",
+        {"repo_id": "me/masks", "tag": "v1", "revision": "abc123", "repo_type": "model", "exist_ok": True},
+    )
 
 
 def test_publish_without_weights_is_a_clear_error(tmp_path):

@@ -32,7 +32,9 @@ def test_tiny_training_run_lowers_the_loss(tmp_path, tiny_spec):
 
     items = _faces(tmp_path, 12)
     # No augmentation and one fixed epoch of 64 renders: the loss must fall as the model fits them.
-    ds = Mixture([Source("synthetic", items, 1.0, synthetic={str(s.path): LM for s in items})], tiny_spec, 64, train=False)
+    ds = Mixture(
+        [Source("synthetic", items, 1.0, synthetic={str(s.path): LM for s in items})], tiny_spec, 64, train=False
+    )
     x, y = ds[0]
     assert x.shape == (3, 32, 32) and 0 <= y < 3
     torch.manual_seed(0)
@@ -61,7 +63,11 @@ def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
     data = tmp_path / "data"
     rng = np.random.default_rng(0)
     face = Image.new("RGB", (200, 220), (200, 160, 140))
-    for label, placement in (("correctly_masked", "correct"), ("incorrectly_masked", "below_nose"), ("not_masked", "none")):
+    for label, placement in (
+        ("correctly_masked", "correct"),
+        ("incorrectly_masked", "below_nose"),
+        ("not_masked", "none"),
+    ):
         (data / label).mkdir(parents=True)
         for i in range(3):
             render_mask(face, np.array(LM, float), placement, rng=rng).save(data / label / f"{i}.png")
@@ -69,9 +75,24 @@ def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
     save_weights(untrained["resnet50"].model, get_spec("resnet50"), weights)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run(
-        [sys.executable, "-m", "maskxai.evaluate", "--model", "resnet50", "--data", str(data), "--weights", str(weights),
-         "--json", "--plot", str(tmp_path / "cm.png")],
-        capture_output=True, text=True, env=env, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "maskxai.evaluate",
+            "--model",
+            "resnet50",
+            "--data",
+            str(data),
+            "--weights",
+            str(weights),
+            "--json",
+            "--plot",
+            str(tmp_path / "cm.png"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
     )
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout.strip().splitlines()[-1])
@@ -85,6 +106,11 @@ def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
 
 def test_evaluate_cli_bad_data_is_a_clear_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    r = subprocess.run([sys.executable, "-m", "maskxai.evaluate", "--model", "resnet50", "--data", str(tmp_path)],
-                       capture_output=True, text=True, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "maskxai.evaluate", "--model", "resnet50", "--data", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and "nothing to load" in r.stderr and "Traceback" not in r.stderr

@@ -72,6 +72,7 @@ def test_missing_explicit_path(tmp_path):
 # --- the real Hub code path, against a stand-in server on 127.0.0.1 -------------------------
 # huggingface_hub reads HF_ENDPOINT at import, so each case runs in a fresh interpreter.
 
+
 def _resolve_in_subprocess(env: dict[str, str]) -> dict:
     code = textwrap.dedent(
         """
@@ -110,8 +111,14 @@ def hub(tmp_path, resnet_file):
 
 
 def _env(server_url: str, tmp: Path, revision: str, **more: str) -> dict[str, str]:
-    return {"HF_ENDPOINT": server_url, "HF_HOME": str(tmp / "hf_home"), "MASKXAI_CHECKPOINTS": str(tmp / "empty"),
-            "MASKXAI_HUB_REPO": "someone/masks", "MASKXAI_HUB_REVISION": revision, **more}
+    return {
+        "HF_ENDPOINT": server_url,
+        "HF_HOME": str(tmp / "hf_home"),
+        "MASKXAI_CHECKPOINTS": str(tmp / "empty"),
+        "MASKXAI_HUB_REPO": "someone/masks",
+        "MASKXAI_HUB_REVISION": revision,
+        **more,
+    }
 
 
 def test_hub_download_then_offline_from_cache(hub):

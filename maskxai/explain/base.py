@@ -50,7 +50,9 @@ def check_pixels(x: torch.Tensor) -> None:
     """Raise ``ValueError`` unless ``x`` is a ``(1, 3, H, W)`` float tensor."""
     if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"expected pixels of shape (1, 3, H, W), got {shape}; use maskxai.preprocess.pixels(face, spec)")
+        raise ValueError(
+            f"expected pixels of shape (1, 3, H, W), got {shape}; use maskxai.preprocess.pixels(face, spec)"
+        )
     if not x.is_floating_point():
         raise ValueError("pixels must be a float tensor in [0, 1]")
 

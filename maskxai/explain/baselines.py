@@ -28,7 +28,9 @@ BASELINES: dict[str, Callable[[torch.Tensor, ModelSpec, int], torch.Tensor]] = {
     "black": lambda x, spec, seed: torch.zeros_like(x),
     "white": lambda x, spec, seed: torch.ones_like(x),
     "blurred input": lambda x, spec, seed: _blur(x, sigma=x.shape[-1] / 16),
-    "uniform noise": lambda x, spec, seed: torch.rand(x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype),
+    "uniform noise": lambda x, spec, seed: torch.rand(
+        x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype
+    ),
     "dataset mean": lambda x, spec, seed: torch.tensor(spec.mean, dtype=x.dtype).view(1, 3, 1, 1).expand_as(x).clone(),
 }
 """Baseline name -> builder(pixels, spec, seed). "dataset mean" is the per-channel mean

@@ -63,6 +63,7 @@ def grad_cam_and_gradients(
     peak = float(cam.max())
     cam_map = (cam / peak).numpy() if peak > 0 else np.zeros(cam.shape, dtype=np.float32)
     t_cam = time.perf_counter() - t0
+    assert x.grad is not None  # set by backward() above
     grad_map = channel_sum(x.grad)
     info_cam = {"layer": layer_name, "grid": f"{grid[0]}x{grid[1]}", "blank": peak <= 0}
     return (

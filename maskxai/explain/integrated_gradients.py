@@ -65,13 +65,22 @@ def integrated_gradients(
         forward = _BF16(forward)
     ig = IntegratedGradients(forward)
     attr, delta = ig.attribute(
-        pixels.detach().clone(), baselines=base, target=k, n_steps=steps, method=method,
-        internal_batch_size=internal_batch_size, return_convergence_delta=True,
+        pixels.detach().clone(),
+        baselines=base,
+        target=k,
+        n_steps=steps,
+        method=method,
+        internal_batch_size=internal_batch_size,
+        return_convergence_delta=True,
     )
     d = float(delta.abs().sum())
     info = {
-        "steps": steps, "baseline": baseline, "delta": d, "logit_gap": gap,
-        "relative_delta": d / abs(gap) if gap else float("inf"), "precision": "bf16" if bf16 else "fp32",
+        "steps": steps,
+        "baseline": baseline,
+        "delta": d,
+        "logit_gap": gap,
+        "relative_delta": d / abs(gap) if gap else float("inf"),
+        "precision": "bf16" if bf16 else "fp32",
     }
     return Explanation("Integrated Gradients", channel_sum(attr), True, k, time.perf_counter() - t0, info)
 
