@@ -52,3 +52,27 @@ def test_upload_explain_and_see_maps(page_url, example, tmp_path):
             assert imgs.count() >= 5
         finally:
             browser.close()
+
+
+def test_no_face_photo_says_so_on_the_page(page_url, tmp_path):
+    import skimage.data
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("MASKXAI_SCREENSHOTS", tmp_path))
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(skimage.data.coffee()).save(photo)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.goto(page_url)
+            page.get_by_role("button", name="Explain").wait_for(timeout=60_000)
+            page.set_input_files("input[type=file]", str(photo))
+            page.wait_for_timeout(1500)
+            page.get_by_role("button", name="Explain").click()
+            page.get_by_text("No face was found").wait_for(timeout=120_000)
+            page.screenshot(path=str(shots / "after_no_face.png"), full_page=True)
+            assert "Treat the whole image as one face" in page.inner_text("body")
+        finally:
+            browser.close()
