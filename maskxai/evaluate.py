@@ -7,6 +7,8 @@ confusion matrix (rows: true label). With ``--json`` the last line is one JSON
 object with ``accuracy``, ``macro_recall``, ``per_class``, ``confusion``, ``n``.
 ``--detect-faces`` runs the app's own detection and crop on each image first
 (for VOC boxes: the detected face that overlaps the annotated box most).
+Without it, an image with no box is taken whole, as its centred square, like
+the app's "treat the whole image as one face".
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .data import Sample, load_dataset
-from .faces import DetectSettings, crop_face, detect_faces
+from .faces import DetectSettings, center_square, crop_face, detect_faces
 from .metrics import summarize
 from .pipeline import classify
 from .registry import DISPLAY_NAMES, LABELS, list_models
@@ -42,7 +44,7 @@ def face_for(sample: Sample, detect: bool, settings: DetectSettings) -> tuple[Im
     with Image.open(sample.path) as im:
         img = im.convert("RGB")
     if not detect:
-        return (crop_face(img, sample.box) if sample.box is not None else img), True
+        return (crop_face(img, sample.box) if sample.box is not None else img.crop(center_square(img))), True
     faces = detect_faces(img, settings)
     if sample.box is not None:
         faces = [f for f in faces if _iou(f.box, sample.box) > 0.3]
@@ -50,7 +52,7 @@ def face_for(sample: Sample, detect: bool, settings: DetectSettings) -> tuple[Im
     if faces:
         return crop_face(img, faces[0].box), True
     # Not found: fall back to what the app offers, the whole image (or the annotated box) as one face.
-    return (crop_face(img, sample.box) if sample.box is not None else img), False
+    return (crop_face(img, sample.box) if sample.box is not None else img.crop(center_square(img))), False
 
 
 def evaluate(
