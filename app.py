@@ -234,8 +234,13 @@ def build_demo() -> gr.Blocks:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Serve the maskxai demo.")
-    p.add_argument("--host", default=os.environ.get("MASKXAI_HOST", "127.0.0.1"), help="interface (0.0.0.0 for all)")
-    p.add_argument("--port", type=int, default=int(os.environ.get("MASKXAI_PORT", "7860")))
+    env = os.environ.get  # Spaces sets GRADIO_SERVER_NAME=0.0.0.0: honour it
+    p.add_argument(
+        "--host",
+        default=env("MASKXAI_HOST", env("GRADIO_SERVER_NAME", "127.0.0.1")),
+        help="interface to serve on (0.0.0.0 for all); default 127.0.0.1",
+    )
+    p.add_argument("--port", type=int, default=int(env("MASKXAI_PORT", env("GRADIO_SERVER_PORT", "7860"))))
     p.add_argument(
         "--share",
         action="store_true",
