@@ -17,6 +17,7 @@ from PIL import Image
 
 from .explain import Explanation, PixelModel, grad_cam_and_gradients, integrated_gradients
 from .faces import DetectSettings, center_square, crop_box, crop_face, detect_faces
+from .fuse import fold_batchnorm
 from .preprocess import pixels, to_input
 from .registry import DISPLAY_NAMES
 from .weights import LoadedModel, load_model
@@ -65,16 +66,16 @@ class FaceResult:
 
 @functools.lru_cache(maxsize=8)
 def get_model(name: str) -> LoadedModel:
-    """Load ``name`` once (checkpoints/, then the Hub; untrained if neither has it) and keep it."""
+    """Load ``name`` once (checkpoints/, then the Hub; untrained if neither has it), ready for fast passes.
+
+    BatchNorm is folded into the convolutions (the same function, see :mod:`maskxai.fuse`) and the
+    weights are stored channels_last, which oneDNN's CPU convolutions prefer.
+    """
     lm = load_model(name, allow_untrained=True)
+    lm.model, folded = fold_batchnorm(lm.model)
     lm.model.to(memory_format=torch.channels_last)
+    log.info("%s: folded %d BatchNorm layers", name, folded)
     return lm
-
-
-@functools.lru_cache(maxsize=8)
-def pixel_model(name: str) -> PixelModel:
-    lm = get_model(name)
-    return PixelModel(lm.model, lm.spec)
 
 
 def classify(lm: LoadedModel, faces: list[Image.Image]) -> np.ndarray:
