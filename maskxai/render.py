@@ -111,7 +111,8 @@ def draw_faces(
         draw.rectangle(box, outline=colour, width=lw)
         tb = draw.textbbox((0, 0), tag, font=font)
         tw, th = tb[2] - tb[0], tb[3] - tb[1]
-        x, y = box[0], max(0.0, box[1] - th - 2 * lw)
+        x = max(0.0, min(box[0], photo.width - tw - 2 * lw))  # keep the tag inside the photo
+        y = max(0.0, box[1] - th - 2 * lw)
         draw.rectangle((x, y, x + tw + 2 * lw, y + th + 2 * lw), fill=colour)
         draw.text((x + lw, y + lw - tb[1]), tag, fill=(255, 255, 255), font=font)
     return out
