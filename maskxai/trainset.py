@@ -19,7 +19,7 @@ from PIL import Image
 from .augment import augment
 from .data import Sample, load_manifest, load_voc, split_of
 from .faces import crop_face
-from .masks import PLACEMENT_LABEL, render_mask
+from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec
 
@@ -95,7 +95,7 @@ def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[
     fm12 = load_manifest(data_root / "face-mask-12k", split=split)
     voc = [s for s in load_voc(data_root / "face-mask-detection", min_size=16) if split_of(s.group or "") == split]
     lms = json.loads(landmarks_file.read_text()) if landmarks_file.is_file() else {}
-    unmasked = [s for s in fm12 if s.label == "not_masked" and lms.get(str(s.path))]
+    unmasked = [s for s in fm12 if s.label == "not_masked" and _placeable(lms.get(str(s.path)))]
     masked = [s for s in fm12 if s.label == "correctly_masked"]
     return [
         Source("synthetic", unmasked, 0.45, synthetic=lms),
@@ -103,6 +103,17 @@ def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[
         Source("maskedface-net", mfn, 0.15, balance=True),
         Source("face-mask-detection", voc, 0.28, balance=True),
     ]
+
+
+def _placeable(landmarks: list[list[float]] | None) -> bool:
+    """True if a mask can be drawn from these landmarks (a detected, roughly upright face)."""
+    if not landmarks:
+        return False
+    try:
+        FaceFrame.from_landmarks(np.asarray(landmarks))
+    except ValueError:
+        return False
+    return True
 
 
 def fixed_eval_set(
