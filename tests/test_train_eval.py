@@ -114,3 +114,12 @@ def test_evaluate_cli_bad_data_is_a_clear_error(tmp_path):
         timeout=120,
     )
     assert r.returncode == 2 and "nothing to load" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_faces_a_mask_cannot_be_drawn_on_are_left_out():
+    from maskxai.trainset import _placeable
+
+    assert _placeable(LM)
+    assert not _placeable([])
+    assert not _placeable(None)
+    assert not _placeable([LM[3], LM[4], LM[2], LM[0], LM[1]])  # mouth above the eyes: rotated or misdetected
