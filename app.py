@@ -27,7 +27,7 @@ from maskxai.render import draw_faces, figure, paste_map
 log = logging.getLogger("maskxai.app")
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
-DEFAULT_MODEL = os.environ.get("MASKXAI_MODEL", "resnet50")
+DEFAULT_MODEL = os.environ.get("MASKXAI_MODEL", "inception_resnet_v1")  # the more accurate one
 DEFAULT_STEPS = 50
 
 HOW_TO_READ = """
