@@ -16,6 +16,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,7 +61,8 @@ RECIPES: dict[str, dict[str, int]] = {
 def with_recipe(cfg: TrainConfig) -> TrainConfig:
     """Fill the fields left at 0 from the model's recipe."""
     recipe = RECIPES.get(cfg.model, {"epochs": 10, "samples_per_epoch": 12_000, "threads": 0})
-    return dataclasses.replace(cfg, **{k: v for k, v in recipe.items() if not getattr(cfg, k)})
+    changes: dict[str, Any] = {k: v for k, v in recipe.items() if not getattr(cfg, k)}
+    return dataclasses.replace(cfg, **changes)
 
 
 def build(spec: ModelSpec, pretrained: bool) -> nn.Module:
