@@ -2,7 +2,10 @@
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,56 +26,61 @@ def page_url():
     s.close()
 
 
-@pytest.mark.parametrize("example", ["group_photo.jpg", "hopper_below_nose.jpg"])
-def test_upload_explain_and_see_maps(page_url, example, tmp_path):
+@contextmanager
+def explained(url: str, height: int = 1300) -> Iterator[Any]:
+    """A Chromium page on the app, loaded and ready (closed afterwards)."""
     from playwright.sync_api import sync_playwright
 
-    shots = Path(os.environ.get("MASKXAI_SCREENSHOTS", tmp_path))
-    shots.mkdir(parents=True, exist_ok=True)
-    stem = Path(example).stem
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1300})
-            page.goto(page_url)
+            page = browser.new_page(viewport={"width": 1500, "height": height})
+            page.goto(url)
             page.get_by_role("button", name="Explain").wait_for(timeout=60_000)
-            page.screenshot(path=str(shots / "before.png"), full_page=True)
-            page.set_input_files("input[type=file]", str(ROOT / "examples" / example))
-            page.wait_for_timeout(1500)
-            page.get_by_role("button", name="Explain").click()
-            page.get_by_text(re.compile(r"Total \d+(\.\d+)? s")).wait_for(timeout=240_000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(shots / f"after_{stem}.png"), full_page=True)
-            body = page.inner_text("body")
-            assert "face(s) found" in body
-            assert any(k in body for k in ("Mask worn correctly", "Mask worn incorrectly", "No mask"))
-            assert "Traceback" not in body
-            # faces, three maps and the map on the photo: all rendered images, none still empty
-            imgs = page.locator("img[src*='/file=']")
-            assert imgs.count() >= 5
+            yield page
         finally:
             browser.close()
+
+
+def _upload_and_explain(page: Any, photo: Path) -> None:
+    page.set_input_files("input[type=file]", str(photo))
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Explain").click()
+
+
+def _shots(tmp_path: Path) -> Path:
+    shots = Path(os.environ.get("MASKXAI_SCREENSHOTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
+
+
+@pytest.mark.parametrize("example", ["group_photo.jpg", "hopper_below_nose.jpg"])
+def test_upload_explain_and_see_maps(page_url, example, tmp_path):
+    shots = _shots(tmp_path)
+    with explained(page_url) as page:
+        page.screenshot(path=str(shots / "before.png"), full_page=True)
+        _upload_and_explain(page, ROOT / "examples" / example)
+        page.get_by_text(re.compile(r"Total \d+(\.\d+)? s")).wait_for(timeout=240_000)
+        page.wait_for_timeout(1000)
+        page.screenshot(path=str(shots / f"after_{Path(example).stem}.png"), full_page=True)
+        body = page.inner_text("body")
+        assert "face(s) found" in body
+        assert any(k in body for k in ("Mask worn correctly", "Mask worn incorrectly", "No mask"))
+        assert "Traceback" not in body
+        # faces, three maps and the map on the photo: all rendered images, none still empty
+        imgs = page.locator("img[src*='/file=']")
+        assert imgs.count() >= 5
 
 
 def test_no_face_photo_says_so_on_the_page(page_url, tmp_path):
     import skimage.data
     from PIL import Image
-    from playwright.sync_api import sync_playwright
 
-    shots = Path(os.environ.get("MASKXAI_SCREENSHOTS", tmp_path))
+    shots = _shots(tmp_path)
     photo = tmp_path / "coffee.png"
     Image.fromarray(skimage.data.coffee()).save(photo)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(page_url)
-            page.get_by_role("button", name="Explain").wait_for(timeout=60_000)
-            page.set_input_files("input[type=file]", str(photo))
-            page.wait_for_timeout(1500)
-            page.get_by_role("button", name="Explain").click()
-            page.get_by_text("No face was found").wait_for(timeout=120_000)
-            page.screenshot(path=str(shots / "after_no_face.png"), full_page=True)
-            assert "Treat the whole image as one face" in page.inner_text("body")
-        finally:
-            browser.close()
+    with explained(page_url, height=1100) as page:
+        _upload_and_explain(page, photo)
+        page.get_by_text("No face was found").wait_for(timeout=120_000)
+        page.screenshot(path=str(shots / "after_no_face.png"), full_page=True)
+        assert "Treat the whole image as one face" in page.inner_text("body")
