@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from .preprocess import to_input
 from .registry import ModelSpec, get_spec, list_models
-from .weights import REPO_ROOT, save_weights
+from .trainset import Mixture, Source, fixed_eval_set, standard_sources
+from .weights import REPO_ROOT, load_state, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class TrainConfig:
     workers: int = 0
     seed: int = 0
     pretrained: bool = False  # ImageNet / VGGFace2 start: needs the internet
+    init: str = ""  # start from these weights (a .safetensors of ours), e.g. to continue a finished run
+    mix: str = ""  # source weights of the mixture, e.g. "maskedface-net=0.3,face-mask-detection=0.35"
     time_budget_min: float = 0.0  # stop after the epoch that crosses it (0: no limit)
 
 
@@ -63,6 +66,63 @@ def with_recipe(cfg: TrainConfig) -> TrainConfig:
     recipe = RECIPES.get(cfg.model, {"epochs": 10, "samples_per_epoch": 12_000, "threads": 0})
     changes: dict[str, Any] = {k: v for k, v in recipe.items() if not getattr(cfg, k)}
     return dataclasses.replace(cfg, **changes)
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``"name=weight,..."`` to a dict; raises ``ValueError`` with the expected form."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            w = float(value)
+        except ValueError:
+            w = -1.0
+        if not sep or w < 0:
+            raise ValueError(f"--mix takes name=weight pairs separated by commas, got {part!r}")
+        out[name.strip()] = w
+    return out
+
+
+def with_mix(sources: list[Source], mix: str) -> list[Source]:
+    """``sources`` with the weights named in ``mix`` replaced (the others kept)."""
+    weights = parse_mix(mix)
+    unknown = sorted(set(weights) - {s.name for s in sources})
+    if unknown:
+        raise ValueError(f"unknown source(s) in --mix: {unknown}; use {[s.name for s in sources]}")
+    return [dataclasses.replace(s, weight=weights.get(s.name, s.weight)) for s in sources]
+
+
+def runs_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training runs behind a weights file, oldest first: ``{"config", "epoch", "minutes"}`` each.
+
+    Files written before runs were chained carry only their own run's config.
+    """
+    extra = metadata.get("extra", {})
+    if "runs" in extra:
+        return list(extra["runs"])
+    if "config" not in extra:
+        return []
+    return [{"config": extra["config"], "epoch": extra.get("epoch"), "minutes": extra.get("val", {}).get("minutes")}]
+
+
+def command_of(config: dict[str, Any]) -> str:
+    """The ``python -m maskxai.train`` command line of a run's config (options left at their default omitted)."""
+    defaults = dataclasses.asdict(with_recipe(TrainConfig(model=config["model"])))
+    defaults["out"] = str(Path("runs") / config["model"])
+    parts = ["python -m maskxai.train", f"--model {config['model']}"]
+    for f in dataclasses.fields(TrainConfig):
+        value = config.get(f.name, defaults[f.name])
+        if f.name in ("model", "data", "landmarks") or value == defaults[f.name] or (f.name == "out" and not value):
+            continue
+        flag = f"--{f.name.replace('_', '-')}"
+        if isinstance(value, bool):
+            parts.append(flag if value else f"--no-{f.name.replace('_', '-')}")
+        else:
+            text = str(value)
+            if f.name == "out" and Path(text).is_absolute():
+                text = str(Path("runs") / Path(text).name)
+            parts.append(f'{flag} "{text}"' if "," in text or " " in text else f"{flag} {text}")
+    return " ".join(parts)
 
 
 def build(spec: ModelSpec, pretrained: bool) -> nn.Module:
@@ -130,8 +190,6 @@ def train_one_epoch(
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; return the path of the best weights."""
     from .metrics import summarize
-    from .trainset import Mixture, fixed_eval_set, standard_sources
-
     cfg = with_recipe(cfg)
     spec = get_spec(cfg.model)
     out = Path(cfg.out or REPO_ROOT / "runs" / cfg.model)
@@ -146,10 +204,16 @@ def train(cfg: TrainConfig) -> Path:
 
         unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
         landmarks_cache(unmasked, lm)
-    ds = Mixture(standard_sources(data, lm, "train"), spec, cfg.samples_per_epoch, seed=cfg.seed)
+    sources = with_mix(standard_sources(data, lm, "train"), cfg.mix)
+    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed)
     val = fixed_eval_set(data, lm, "val")
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
-    model = build(spec, cfg.pretrained).to(memory_format=torch.channels_last)
+    model = build(spec, cfg.pretrained)
+    prior_runs: list[dict[str, Any]] = []  # the runs behind the --init weights, oldest first
+    if cfg.init:
+        prior_runs = runs_of(load_state(model, Path(cfg.init), spec))
+        print(f"starting from {cfg.init}")
+    model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
@@ -208,7 +272,15 @@ def train(cfg: TrainConfig) -> Path:
                 model,
                 spec,
                 out / "best.safetensors",
-                extra={"epoch": epoch + 1, "val": row, "config": dataclasses.asdict(cfg)},
+                extra={
+                    "epoch": epoch + 1,
+                    "val": row,
+                    "config": dataclasses.asdict(cfg),
+                    "runs": [
+                        *prior_runs,
+                        {"config": dataclasses.asdict(cfg), "epoch": epoch + 1, "minutes": elapsed / 60},
+                    ],
+                },
             )
         torch.save(
             {

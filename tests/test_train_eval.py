@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -123,3 +124,73 @@ def test_faces_a_mask_cannot_be_drawn_on_are_left_out():
     assert not _placeable([])
     assert not _placeable(None)
     assert not _placeable([LM[3], LM[4], LM[2], LM[0], LM[1]])  # mouth above the eyes: rotated or misdetected
+
+
+def test_mix_replaces_named_source_weights_and_rejects_unknown_names(tmp_path):
+    import pytest
+
+    from maskxai.train import parse_mix, with_mix
+
+    items = _faces(tmp_path, 2)
+    sources = [Source("a", items, 0.5), Source("b", items, 0.5)]
+    mixed = with_mix(sources, "b=0.8")
+    assert [s.weight for s in mixed] == [0.5, 0.8] and sources[1].weight == 0.5  # the caller's list is untouched
+    assert parse_mix("") == {} and parse_mix("a=1, b=0.25") == {"a": 1.0, "b": 0.25}
+    with pytest.raises(ValueError, match=r"unknown source.*\['c'\].*use \['a', 'b'\]"):
+        with_mix(sources, "c=1")
+    with pytest.raises(ValueError, match="name=weight"):
+        parse_mix("a:1")
+    with pytest.raises(ValueError, match="name=weight"):
+        parse_mix("a=-1")
+
+
+def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_spec, monkeypatch):
+    """A run started with --init begins at those weights and records every run behind them."""
+    import maskxai.train as tr
+    from maskxai.weights import load_state, read_metadata
+
+    items = _faces(tmp_path, 6)
+
+    def sources(data_root, landmarks_file, split):  # a tiny stand-in for the shared datasets
+        return [Source("synthetic", items, 1.0, synthetic={str(s.path): LM for s in items})]
+
+    def evalset(data_root, landmarks_file, split="val"):
+        return {"synthetic": [(Image.new("RGB", (40, 40)), 2)]}
+
+    monkeypatch.setattr(tr, "standard_sources", sources)
+    monkeypatch.setattr(tr, "fixed_eval_set", evalset)
+    lm = tmp_path / "lm.json"
+    lm.write_text("{}")
+    common = dict(model="tiny_test_cnn", data=str(tmp_path), landmarks=str(lm), epochs=1, samples_per_epoch=16,
+                  batch_size=8, warmup_steps=1, bf16=False, threads=1)
+    first = tr.train(tr.TrainConfig(out=str(tmp_path / "r1"), **common))
+    start = tiny_spec.build()
+    load_state(start, first, tiny_spec)
+    seen = {}
+    real_load = tr.load_state
+
+    def spy(model, path, spec):
+        meta = real_load(model, path, spec)
+        seen["state"] = {k: v.clone() for k, v in model.state_dict().items()}
+        return meta
+
+    monkeypatch.setattr(tr, "load_state", spy)
+    second = tr.train(tr.TrainConfig(out=str(tmp_path / "r2"), init=str(first), lr=1e-4, **common))
+    assert all(torch.equal(seen["state"][k], v) for k, v in start.state_dict().items())
+    runs = tr.runs_of(read_metadata(second))
+    assert [r["config"]["out"] for r in runs] == [str(tmp_path / "r1"), str(tmp_path / "r2")]
+    assert runs[1]["config"]["init"] == str(first) and runs[1]["epoch"] == 1
+    cmd = tr.command_of(runs[1]["config"])
+    assert cmd.startswith("python -m maskxai.train --model tiny_test_cnn") and "--lr 0.0001" in cmd
+    assert f"--init {first}" in cmd and "--no-bf16" in cmd and "--out runs/r2" in cmd
+
+
+def test_command_of_a_recipe_run_is_the_bare_command():
+    from maskxai.train import TrainConfig, command_of, with_recipe
+
+    cfg = dataclasses.asdict(with_recipe(TrainConfig(model="resnet50")))
+    assert command_of(cfg) == "python -m maskxai.train --model resnet50"
+    cfg.update(mix="maskedface-net=0.3,face-mask-detection=0.4", epochs=3)
+    assert command_of(cfg) == (
+        'python -m maskxai.train --model resnet50 --epochs 3 --mix "maskedface-net=0.3,face-mask-detection=0.4"'
+    )
