@@ -17,6 +17,8 @@ from typing import Any
 from .data import load_dataset
 from .evaluate import evaluate
 from .registry import DISPLAY_NAMES, LABELS, get_spec, list_models
+from .train import command_of, parse_mix, runs_of
+from .trainset import SOURCE_WEIGHTS
 from .weights import REPO_ROOT, checkpoints_dir, load_model, read_metadata
 
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -63,15 +65,41 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def card(model: str, weights: Path, rows: list[dict[str, Any]], log: Path | None) -> str:
+def _mixture(config: dict[str, Any]) -> str:
+    w = {**SOURCE_WEIGHTS, **parse_mix(config.get("mix", ""))}
+    total = sum(w.values())
+    return ", ".join(f"{name} {100 * v / total:.0f} %" for name, v in w.items())
+
+
+def training_runs(meta: dict[str, Any]) -> str:
+    """One bullet per training run behind the weights, with the command that reproduces it."""
+    lines = []
+    runs = runs_of(meta)
+    for k, run in enumerate(runs, 1):
+        cfg = run["config"]
+        minutes = run.get("minutes")
+        start = "from scratch" if not cfg.get("init") else f"from run {k - 1}'s kept weights (`--init`)"
+        if cfg.get("pretrained"):
+            start = "from public pretrained weights"
+        lines.append(
+            f"- Run {k}, {start}: `{command_of(cfg)}`. {cfg.get('epochs')} epochs of {cfg.get('samples_per_epoch')} "
+            f"draws, batch {cfg.get('batch_size')}, AdamW (lr {cfg.get('lr')}, weight decay {cfg.get('weight_decay')}), "
+            f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
+            f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
+            f"Mixture: {_mixture(cfg)}. Kept epoch {run.get('epoch', '?')} "
+            f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on 2 CPU cores)."
+        )
+    if len(runs) > 1:
+        lines.append(
+            "- Each `--init` path is the previous run's `best.safetensors`; the shipped file of the previous run "
+            "is in this repository's history."
+        )
+    return "\n".join(lines) if lines else "- (no training metadata in the weights file)"
+
+
+def card(model: str, weights: Path, rows: list[dict[str, Any]]) -> str:
     spec = get_spec(model)
-    meta = read_metadata(weights).get("extra", {})
-    cfg = meta.get("config", {})
-    epochs = []
-    if log and log.is_file():
-        epochs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    minutes = epochs[-1]["minutes"] if epochs else None
-    train_cmd = f"python -m maskxai.train --model {model}"  # its defaults are the recipe used here
+    meta = read_metadata(weights)
     cm = "\n".join(f"- {r['title']}: `{r['command']}`" for r in rows)
     return f"""---
 license: cc-by-nc-sa-4.0
@@ -102,22 +130,19 @@ Face Mask Detection has no official split: its images are split by a hash of the
 
 ## Training
 
-- Command: `{train_cmd}` (epochs {cfg.get("epochs")}, {cfg.get("samples_per_epoch")} samples per epoch;
-  from scratch: no ImageNet or VGGFace2 start can be downloaded here; `--pretrained` uses them
-  where the internet is available). The mask renderer has changed once since these weights were
-  trained (an FFP2 mask pulled below the nose no longer covers the nose tip), so a rerun draws
-  slightly different synthetic faces.
-- Epoch kept: {meta.get("epoch", "?")} of {cfg.get("epochs", "?")}, chosen by the mean macro recall on the
-  validation sets; {f"{minutes:.0f} min" if minutes else "?"} of training in all, on 2 CPU cores (1 thread per run,
-  two runs side by side), bf16 autocast, channels_last, AdamW (lr {cfg.get("lr")}, weight decay
-  {cfg.get("weight_decay")}), label smoothing {cfg.get("label_smoothing")}, cosine schedule, batch
-  {cfg.get("batch_size")}.
-- Data per epoch ({cfg.get("samples_per_epoch")} draws): 45 % synthetic masks drawn by `maskxai.masks` on
-  Face Mask 12K's unmasked (CelebA) training faces (a third each: worn correctly / worn incorrectly
-  (below the nose, chin only, chin out) / none), 12 % Face Mask 12K real masked faces, 15 %
-  MaskedFace-Net train (class-balanced), 28 % Face Mask Detection training boxes >= 16 px, cropped
-  like the app (class-balanced). Augmentation: flips, rotations up to 12 degrees, scale and position
-  jitter, colour, blur and motion blur, low light with noise, JPEG artefacts.
+Runs in order (read from the weights' metadata; the best epoch is chosen by the mean macro recall on the
+validation sets):
+
+{training_runs(meta)}
+- Sources: `synthetic` = masks drawn by `maskxai.masks` on Face Mask 12K's unmasked (CelebA) training faces
+  (a third each: worn correctly / worn incorrectly (below the nose, chin only, chin out) / none);
+  `face-mask-12k` = its real masked faces; `maskedface-net` = MaskedFace-Net train (class-balanced);
+  `face-mask-detection` = Face Mask Detection training boxes >= 16 px, cropped like the app (class-balanced).
+  No ImageNet or VGGFace2 start can be downloaded here; `--pretrained` uses them where the internet is
+  available. Augmentation: flips, rotations up to 12 degrees, scale and position jitter, colour, blur and
+  motion blur, low light with noise, JPEG artefacts.
+- The mask renderer changed once after the first runs of the shipped weights had started (an FFP2 mask
+  pulled below the nose no longer covers the nose tip), so a rerun of run 1 draws slightly different faces.
 - Input size: {spec.input_size} px. It keeps a training step affordable on a CPU, matches the
   datasets' resolution (Face Mask 12K is 160 px; most real faces are smaller), and keeps Integrated
   Gradients at about half the cost of 224 px; the price is a coarser Grad-CAM grid (see the app's layer choice).
@@ -143,14 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list_models(), required=True)
     p.add_argument("--weights", type=Path, required=True)
-    p.add_argument("--log", type=Path, default=None, help="training log.jsonl (default: beside the weights)")
     p.add_argument("--out", type=Path, default=None, help="default: checkpoints/")
     a = p.parse_args(argv)
     rows = run_evals(a.model, a.weights)
     out = a.out or checkpoints_dir()
     out.mkdir(parents=True, exist_ok=True)
-    log = a.log or a.weights.parent / "log.jsonl"
-    (out / f"{a.model}.md").write_text(card(a.model, a.weights, rows, log))
+    (out / f"{a.model}.md").write_text(card(a.model, a.weights, rows))
     (out / f"{a.model}_eval.json").write_text(json.dumps(rows, indent=1))
     print(results_table(rows))
 

@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 PLACEMENT_P = {"correct": 1 / 3, "none": 1 / 3, "below_nose": 1 / 6, "chin": 1 / 12, "nose_mouth": 1 / 12}
 
 
+# Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
+SOURCE_WEIGHTS = {"synthetic": 0.45, "face-mask-12k": 0.12, "maskedface-net": 0.15, "face-mask-detection": 0.28}
+
+
 @dataclass
 class Source:
     """A pool of items and its share of each epoch; ``balance`` draws a class first, then an item."""
@@ -97,11 +101,12 @@ def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[
     lms = json.loads(landmarks_file.read_text()) if landmarks_file.is_file() else {}
     unmasked = [s for s in fm12 if s.label == "not_masked" and _placeable(lms.get(str(s.path)))]
     masked = [s for s in fm12 if s.label == "correctly_masked"]
+    w = SOURCE_WEIGHTS
     return [
-        Source("synthetic", unmasked, 0.45, synthetic=lms),
-        Source("face-mask-12k", masked, 0.12),
-        Source("maskedface-net", mfn, 0.15, balance=True),
-        Source("face-mask-detection", voc, 0.28, balance=True),
+        Source("synthetic", unmasked, w["synthetic"], synthetic=lms),
+        Source("face-mask-12k", masked, w["face-mask-12k"]),
+        Source("maskedface-net", mfn, w["maskedface-net"], balance=True),
+        Source("face-mask-detection", voc, w["face-mask-detection"], balance=True),
     ]
 
 

@@ -183,6 +183,11 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     cmd = tr.command_of(runs[1]["config"])
     assert cmd.startswith("python -m maskxai.train --model tiny_test_cnn") and "--lr 0.0001" in cmd
     assert f"--init {first}" in cmd and "--no-bf16" in cmd and "--out runs/r2" in cmd
+    from maskxai.modelcard import training_runs
+
+    card = training_runs(read_metadata(second))
+    assert "Run 1, from scratch: `python -m maskxai.train --model tiny_test_cnn" in card
+    assert f"Run 2, from run 1's kept weights (`--init`): `{cmd}`" in card and "synthetic 45 %" in card
 
 
 def test_command_of_a_recipe_run_is_the_bare_command():
