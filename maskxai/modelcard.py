@@ -83,7 +83,8 @@ def training_runs(meta: dict[str, Any]) -> str:
             start = "from public pretrained weights"
         lines.append(
             f"- Run {k}, {start}: `{command_of(cfg)}`. {cfg.get('epochs')} epochs of {cfg.get('samples_per_epoch')} "
-            f"draws, batch {cfg.get('batch_size')}, AdamW (lr {cfg.get('lr')}, weight decay {cfg.get('weight_decay')}), "
+            f"draws, batch {cfg.get('batch_size')}, AdamW (lr {cfg.get('lr')}, "
+            f"weight decay {cfg.get('weight_decay')}), "
             f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
             f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
             f"Mixture: {_mixture(cfg)}. Kept epoch {run.get('epoch', '?')} "

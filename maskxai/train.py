@@ -190,6 +190,7 @@ def train_one_epoch(
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; return the path of the best weights."""
     from .metrics import summarize
+
     cfg = with_recipe(cfg)
     spec = get_spec(cfg.model)
     out = Path(cfg.out or REPO_ROOT / "runs" / cfg.model)

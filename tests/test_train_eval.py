@@ -161,8 +161,17 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     monkeypatch.setattr(tr, "fixed_eval_set", evalset)
     lm = tmp_path / "lm.json"
     lm.write_text("{}")
-    common = dict(model="tiny_test_cnn", data=str(tmp_path), landmarks=str(lm), epochs=1, samples_per_epoch=16,
-                  batch_size=8, warmup_steps=1, bf16=False, threads=1)
+    common = dict(
+        model="tiny_test_cnn",
+        data=str(tmp_path),
+        landmarks=str(lm),
+        epochs=1,
+        samples_per_epoch=16,
+        batch_size=8,
+        warmup_steps=1,
+        bf16=False,
+        threads=1,
+    )
     first = tr.train(tr.TrainConfig(out=str(tmp_path / "r1"), **common))
     start = tiny_spec.build()
     load_state(start, first, tiny_spec)
