@@ -116,43 +116,36 @@ def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512
     return attr.detach().sum(1)[0].numpy()
 
 
-_APP_PROCESS = """
-import time
-T0 = time.perf_counter()
-from PIL import Image
-from maskxai.pipeline import explain, find_faces, get_model
-from maskxai.registry import list_models
-from maskxai.bench import bench_faces
-face = bench_faces(1)[0]
-for name in list_models():
-    lm = get_model(name)
-    find_faces(Image.new("RGB", (160, 160)), lm, whole_image=True)
-start = time.perf_counter() - T0
-lm = get_model(list_models()[0])
-faces = find_faces(face, lm)
-list(explain(lm, face, steps=50))
-first = time.perf_counter() - T0
-for name in list_models():
-    list(explain(get_model(name), face, steps=MEMORY_STEPS))
-import resource, json
-print(json.dumps({"models_loaded_s": start, "start_to_first_answer_s": first,
-                  "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}))
-"""
-
-
 def app_process(memory_steps: int = 256) -> dict[str, float]:
-    """A fresh process like the app's: start to first answer, and peak memory with IG on both models."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    """The real app (``python app.py``) asked through ``gradio_client``, as a user's client would.
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    code = _APP_PROCESS.replace("MEMORY_STEPS", str(int(memory_steps)))
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr[-2000:])
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    Returns seconds from launch until it serves (models loaded and warm) and until the first ``/explain``
+    answer, and the app process's peak resident memory (``VmHWM``) after IG at ``memory_steps`` on every model.
+    """
+    import tempfile
+
+    from gradio_client import Client, handle_file
+
+    from ._appserver import AppServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        photo = f"{tmp}/face.png"
+        bench_faces(1)[0].save(photo)
+
+        def ask(client: Client, model: str, steps: int) -> None:
+            client.predict(model, handle_file(photo), steps, "black", None, None, False, 0.6, 0.9, 20,
+                           api_name="/explain")  # fmt: skip
+
+        t0 = time.perf_counter()
+        with AppServer() as app:
+            ready = time.perf_counter() - t0
+            client = Client(app.url, verbose=False)
+            ask(client, list_models()[0], 50)
+            first = time.perf_counter() - t0
+            for name in list_models():
+                ask(client, name, memory_steps)
+            peak = app.peak_memory_gb()
+    return {"models_loaded_s": ready, "start_to_first_answer_s": first, "peak_rss_gb": peak}
 
 
 def run(

@@ -92,7 +92,7 @@ def test_demo_builds_with_named_endpoints():
 
 @pytest.fixture(scope="module")
 def server():
-    from appserver import AppServer
+    from maskxai._appserver import AppServer
 
     s = AppServer()
     yield s
@@ -137,7 +137,7 @@ def test_api_rejects_a_non_image(server, tmp_path):
 def test_share_failure_keeps_serving_locally():
     import urllib.request
 
-    from appserver import AppServer
+    from maskxai._appserver import AppServer
 
     s = AppServer("--share")
     try:

@@ -19,7 +19,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 
 @pytest.fixture(scope="module")
 def page_url():
-    from appserver import AppServer
+    from maskxai._appserver import AppServer
 
     s = AppServer()
     yield s.url

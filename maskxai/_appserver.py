@@ -1,4 +1,4 @@
-"""Start the real app (``python app.py``) on 127.0.0.1 for tests."""
+"""Start the real app (``python app.py``) on 127.0.0.1 and wait until it serves: for tests and the bench."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+from types import TracebackType
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,16 +17,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
 class AppServer:
-    def __init__(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180):
+    """``python app.py --port <free port> *args``, its output in ``log_file``; a context manager."""
+
+    def __init__(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 180, log_file: Path | None = None
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         full.update(env or {})
-        self.log = open(ROOT / ".pytest_app.log", "w")  # noqa: SIM115
+        self.log_file = log_file or Path(tempfile.mkstemp(prefix="maskxai_app_", suffix=".log")[1])
+        self.log = open(self.log_file, "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(self.port), *args],
             cwd=ROOT,
@@ -39,12 +46,19 @@ class AppServer:
                 raise RuntimeError(f"app exited: {self.output()}")
             if "maskxai ready" in self.output():
                 return
-            time.sleep(0.5)
+            time.sleep(0.2)
         self.close()
         raise TimeoutError(f"app did not start in {timeout} s: {self.output()}")
 
     def output(self) -> str:
-        return (ROOT / ".pytest_app.log").read_text()
+        return self.log_file.read_text()
+
+    def peak_memory_gb(self) -> float:
+        """The app process's peak resident memory so far (``VmHWM``; Linux only)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
+        raise RuntimeError("VmHWM not found in /proc/<pid>/status")
 
     def close(self) -> None:
         self.proc.terminate()
@@ -53,3 +67,11 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+    def __enter__(self) -> AppServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
