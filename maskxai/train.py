@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from .data import landmarks_cache, load_manifest
 from .preprocess import to_input
 from .registry import ModelSpec, get_spec, list_models
 from .trainset import Mixture, Source, fixed_eval_set, standard_sources
@@ -200,11 +201,9 @@ def train(cfg: TrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     data = Path(cfg.data)
     lm = Path(cfg.landmarks)
-    if not lm.is_file():
-        from .data import landmarks_cache, load_manifest
-
-        unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
-        landmarks_cache(unmasked, lm)
+    # Always called: the cache is resumable, so an interrupted first pass is completed, not taken as whole.
+    unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
+    landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train"), cfg.mix)
     ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed)
     val = fixed_eval_set(data, lm, "val")

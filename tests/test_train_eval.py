@@ -157,8 +157,11 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     def evalset(data_root, landmarks_file, split="val"):
         return {"synthetic": [(Image.new("RGB", (40, 40)), 2)]}
 
+    completed = []  # an existing landmarks file may be a partial cache: it must be completed, not trusted
     monkeypatch.setattr(tr, "standard_sources", sources)
     monkeypatch.setattr(tr, "fixed_eval_set", evalset)
+    monkeypatch.setattr(tr, "load_manifest", lambda root: items)
+    monkeypatch.setattr(tr, "landmarks_cache", lambda paths, file: completed.append((list(paths), file)))
     lm = tmp_path / "lm.json"
     lm.write_text("{}")
     common = dict(
@@ -173,6 +176,7 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
         threads=1,
     )
     first = tr.train(tr.TrainConfig(out=str(tmp_path / "r1"), **common))
+    assert completed == [([s.path for s in items], lm)]
     start = tiny_spec.build()
     load_state(start, first, tiny_spec)
     seen = {}
