@@ -92,8 +92,8 @@ def training_runs(meta: dict[str, Any]) -> str:
         )
     if len(runs) > 1:
         lines.append(
-            "- Each `--init` path is the previous run's `best.safetensors`; the shipped file of the previous run "
-            "is in this repository's history."
+            "- Each `--init` path holds the previous run's kept weights: its `best.safetensors`, or the file "
+            "shipped in `checkpoints/` before these weights replaced it (see this repository's history)."
         )
     return "\n".join(lines) if lines else "- (no training metadata in the weights file)"
 

@@ -76,12 +76,19 @@ def test_no_face_says_so_and_offers_whole_image(tmp_path):
     assert len(whole) == 2 and whole[0][4] is None  # Grad-CAM and gradients first, IG after
 
 
-def test_untrained_models_say_so(monkeypatch):
+def test_untrained_models_say_so(monkeypatch, tmp_path):
     from maskxai.pipeline import get_model
 
-    if get_model("resnet50").trained:
-        pytest.skip("trained weights are present")
-    assert "untrained" in app.model_status("resnet50")
+    with monkeypatch.context() as m:
+        m.setenv("MASKXAI_CHECKPOINTS", str(tmp_path))  # no weights here, and no Hub
+        m.setenv("MASKXAI_NO_HUB", "1")
+        get_model.cache_clear()
+        try:
+            assert not get_model("resnet50").trained
+            assert "untrained" in app.model_status("resnet50")
+        finally:
+            get_model.cache_clear()  # the other tests get the shipped weights back
+    assert get_model("resnet50").trained and "untrained" not in app.model_status("resnet50")
 
 
 def test_demo_builds_with_named_endpoints():
