@@ -45,7 +45,7 @@ def integrated_gradients(
         seed: Seed of the noise baseline.
         method: captum's integration rule.
         progress: Called with the fraction done after each chunk.
-        bf16: Run the steps under bfloat16 autocast (about twice as fast on CPUs
+        bf16: Run the steps under bfloat16 autocast (faster on CPUs with AVX512-BF16 or
             with AMX; check the error with ``python -m maskxai.bench``).
 
     Raises:
