@@ -21,7 +21,10 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``python app.py --port <free port> *args``, its output in ``log_file``; a context manager."""
+    """``python app.py --port <free port> *args``, its output in ``log_file``; a context manager.
+
+    Without ``log_file`` the output goes to a temporary file, which :meth:`close` removes.
+    """
 
     def __init__(
         self, *args: str, env: dict[str, str] | None = None, timeout: float = 180, log_file: Path | None = None
@@ -30,6 +33,7 @@ class AppServer:
         self.url = f"http://127.0.0.1:{self.port}"
         full = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         full.update(env or {})
+        self._own_log = log_file is None  # a temporary log is removed by close()
         self.log_file = log_file or Path(tempfile.mkstemp(prefix="maskxai_app_", suffix=".log")[1])
         self.log = open(self.log_file, "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
@@ -67,6 +71,8 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+        if self._own_log:
+            self.log_file.unlink(missing_ok=True)
 
     def __enter__(self) -> AppServer:
         return self
