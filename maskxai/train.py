@@ -53,6 +53,7 @@ class TrainConfig:
     init: str = ""  # start from these weights (a .safetensors of ours), e.g. to continue a finished run
     mix: str = ""  # source weights of the mixture, e.g. "maskedface-net=0.3,face-mask-detection=0.35"
     time_budget_min: float = 0.0  # stop after the epoch that crosses it (0: no limit)
+    select: str = ""  # val sets whose mean macro recall picks the kept epoch, e.g. "maskedface-net,face-mask-12k" (all)
 
 
 # The schedules of the shipped weights, per model (both runs fit ~90 min side by side on 2 cores).
@@ -67,6 +68,18 @@ def with_recipe(cfg: TrainConfig) -> TrainConfig:
     recipe = RECIPES.get(cfg.model, {"epochs": 10, "samples_per_epoch": 12_000, "threads": 0})
     changes: dict[str, Any] = {k: v for k, v in recipe.items() if not getattr(cfg, k)}
     return dataclasses.replace(cfg, **changes)
+
+
+def selection_score(results: dict[str, dict[str, Any]], select: str = "") -> float:
+    """Mean macro recall over the val sets named in ``select`` (comma-separated; empty: all of them).
+
+    Raises ``ValueError`` naming the val sets there are when ``select`` names another.
+    """
+    names = [n.strip() for n in select.split(",") if n.strip()] or list(results)
+    unknown = [n for n in names if n not in results]
+    if unknown:
+        raise ValueError(f"--select: no val set named {', '.join(unknown)}; there are: {', '.join(results)}")
+    return float(np.mean([results[n]["macro_recall"] for n in names]))
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -253,7 +266,7 @@ def train(cfg: TrainConfig) -> Path:
         for name, items in val.items():
             yt, yp = evaluate_images(model, spec, items, bf16=cfg.bf16)
             results[name] = summarize(yt, yp)
-        score = float(np.mean([r["macro_recall"] for r in results.values()]))
+        score = selection_score(results, cfg.select)
         elapsed += time.time() - t0
         row = {
             "epoch": epoch + 1,

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -212,3 +213,13 @@ def test_command_of_a_recipe_run_is_the_bare_command():
     assert command_of(cfg) == (
         'python -m maskxai.train --model resnet50 --epochs 3 --mix "maskedface-net=0.3,face-mask-detection=0.4"'
     )
+
+
+def test_selection_score_averages_the_named_val_sets_and_rejects_others():
+    from maskxai.train import selection_score
+
+    results = {"a": {"macro_recall": 0.5}, "b": {"macro_recall": 0.9}, "c": {"macro_recall": 1.0}}
+    assert selection_score(results) == pytest.approx(0.8)
+    assert selection_score(results, "a, b") == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="there are: a, b, c"):
+        selection_score(results, "a,synthetic")
