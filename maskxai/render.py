@@ -98,23 +98,56 @@ def paste_map(
     return out
 
 
+Rect = tuple[float, float, float, float]
+
+
+def place_tags(boxes: list[Rect], sizes: list[tuple[float, float]], width: int, height: int) -> list[Rect]:
+    """A rectangle of ``sizes[i]`` (w, h) per face box: next to its box, inside the photo, not over another tag.
+
+    Tries above the box, below it, then inside its top edge (each at the box's left or right edge), and
+    otherwise slides the tag down from above the box until it is free; where no place is free, it goes above
+    its box regardless.
+    """
+    placed: list[Rect] = []
+
+    def fits(r: Rect) -> bool:
+        return (
+            r[0] >= 0
+            and r[1] >= 0
+            and r[2] <= width
+            and r[3] <= height
+            and not any(r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3] for q in placed)
+        )
+
+    for (x0, y0, x1, y1), (w, h) in zip(boxes, sizes):
+        xs = [min(max(0.0, x0), max(0.0, width - w)), min(max(0.0, x1 - w), max(0.0, width - w))]
+        ys = [y0 - h, y1, y0]
+        candidates = [(x, y, x + w, y + h) for y in ys for x in xs]
+        start = max(0.0, y0 - h)
+        candidates += [(xs[0], y, xs[0] + w, y + h) for y in np.arange(start, height - h + 1, max(1.0, h / 4))]
+        free = next((r for r in candidates if fits(r)), None)
+        if free is None:  # nowhere free: above the box, overlapping
+            y = max(0.0, min(y0 - h, height - h))
+            free = (xs[0], y, xs[0] + w, y + h)
+        placed.append(free)
+    return placed
+
+
 def draw_faces(
     photo: Image.Image, boxes: list[tuple[float, float, float, float]], tags: list[str], kinds: list[str]
 ) -> Image.Image:
-    """Numbered boxes coloured by class, each with its tag (e.g. ``"1 No mask 97%"``)."""
+    """Numbered boxes coloured by class, each with its tag (e.g. ``"1 No mask 97%"``); tags never overlap."""
     out = photo.copy()
     draw = ImageDraw.Draw(out)
     lw = max(2, round(max(photo.size) / 300))
     font = _font(max(12, round(max(photo.size) / 40)))
-    for box, tag, kind in zip(boxes, tags, kinds):
-        colour = CLASS_COLOURS.get(kind, (255, 255, 255))
-        draw.rectangle(box, outline=colour, width=lw)
-        tb = draw.textbbox((0, 0), tag, font=font)
-        tw, th = tb[2] - tb[0], tb[3] - tb[1]
-        x = max(0.0, min(box[0], photo.width - tw - 2 * lw))  # keep the tag inside the photo
-        y = max(0.0, box[1] - th - 2 * lw)
-        draw.rectangle((x, y, x + tw + 2 * lw, y + th + 2 * lw), fill=colour)
-        draw.text((x + lw, y + lw - tb[1]), tag, fill=(255, 255, 255), font=font)
+    bbs = [draw.textbbox((0, 0), tag, font=font) for tag in tags]
+    sizes = [(tb[2] - tb[0] + 2 * lw, tb[3] - tb[1] + 2 * lw) for tb in bbs]
+    for box, kind in zip(boxes, kinds):
+        draw.rectangle(box, outline=CLASS_COLOURS.get(kind, (255, 255, 255)), width=lw)
+    for rect, tag, kind, tb in zip(place_tags(boxes, sizes, *photo.size), tags, kinds, bbs):
+        draw.rectangle(rect, fill=CLASS_COLOURS.get(kind, (255, 255, 255)))
+        draw.text((rect[0] + lw, rect[1] + lw - tb[1]), tag, fill=(255, 255, 255), font=font)
     return out
 
 
