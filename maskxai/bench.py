@@ -133,6 +133,51 @@ def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512
     return attr.detach().sum(1)[0].numpy()
 
 
+def ig_step_gflop(pm: PixelModel, x: torch.Tensor) -> float:
+    """GFLOP of one IG step: a forward pass and the backward pass to the input (no parameter gradients)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    frozen = [p for p in pm.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        xi = x.detach().clone().requires_grad_(True)
+        with FlopCounterMode(display=False) as fc:
+            out = pm(xi)
+            out[0, 0].backward()  # only the input needs a gradient: the parameters are frozen here
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return fc.get_total_flops() / 1e9
+
+
+def gemm_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.0) -> float:
+    """This CPU's rate on a large matrix product (best of repeated runs): a practical ceiling for convolutions."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    a @ b  # noqa: B018  (warm-up)
+    best, t_end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < t_end:
+        t = time.perf_counter()
+        a @ b  # noqa: B018
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def roofline(name: str, steps: int, naive_panel_s: float, gemm: dict[str, float]) -> dict[str, float]:
+    """How close IG is to this CPU's compute ceiling, and the best panel speed-up that ceiling allows.
+
+    ``panel_s_bound`` is IG's FLOPs alone at the GEMM rate (Grad-CAM and gradients are left out, so it is
+    a lower bound on the panel time); ``speedup_bound`` is ``naive_panel_s`` over it.
+    """
+    lm = get_model(name)
+    gflop = steps * ig_step_gflop(PixelModel(lm.model, lm.spec), pixels(bench_faces(1)[0], lm.spec))
+    out = {"ig_gflop": gflop, "gemm_gflops_fp32": gemm["fp32"], "gemm_gflops_bf16": gemm["bf16"]}
+    for key in ("fp32", "bf16"):
+        out[f"panel_s_bound_{key}"] = gflop / gemm[key]
+        out[f"speedup_bound_{key}"] = naive_panel_s / out[f"panel_s_bound_{key}"]
+    return out
+
+
 def app_process(memory_steps: int = 256) -> dict[str, float]:
     """The real app (``python app.py``) asked through ``gradio_client``, as a user's client would.
 
@@ -170,6 +215,7 @@ def run(
 ) -> dict[str, Any]:
     faces = bench_faces(n_faces)
     out: dict[str, Any] = {}
+    gemm = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
     for name in models:
         lm = get_model(name)
         npm = naive_model(name)
@@ -192,6 +238,8 @@ def run(
         res["naive_panel_s"] = res[f"naive_panel_s_ig{steps_list[0]}"]
         res["speedup"] = res["naive_panel_s"] / res["panel_s"]
         res.update(ig_errors(name, bench_faces(2), steps_list[0], ref_steps))
+        res.update(roofline(name, steps_list[0], res["naive_panel_s"], gemm))
+        res["ig_gflops_achieved"] = res["ig_gflop"] / res["fp32_ig_s"]
         out[name] = res
     out["app"] = app_process(memory_steps)
     return out
@@ -228,6 +276,12 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"  IG-{a.steps[0]} under bf16 autocast (off in the app): {r['bf16_ig_s']:.2f} s vs fp32 "
             f"{r['fp32_ig_s']:.2f} s, relative error {100 * r['bf16_ig_rel_error']:.2f}%"
+        )
+        print(
+            f"  ceiling: IG-{a.steps[0]} is {r['ig_gflop']:.0f} GFLOP, run at {r['ig_gflops_achieved']:.0f} GFLOP/s "
+            f"(this CPU's fp32 matrix product: {r['gemm_gflops_fp32']:.0f} GFLOP/s, bf16 {r['gemm_gflops_bf16']:.0f}); "
+            f"panel speed-up possible at most {r['speedup_bound_fp32']:.1f}x in fp32, "
+            f"{r['speedup_bound_bf16']:.1f}x in bf16"
         )
     if a.json:
         print(json.dumps(res))

@@ -28,4 +28,21 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
     assert r["speedup"] == r["naive_panel_s"] / r["panel_s"]
     assert r["first_output_s"] < r["panel_s"]
     assert 0 < r["fp32_ig_s"] < r["panel_s"] and r["bf16_ig_s"] > 0 and r["bf16_ig_rel_error"] > 0
+    assert r["ig_gflop"] > 0 and r["gemm_gflops_fp32"] > 0 and r["gemm_gflops_bf16"] > 0
+    assert r["speedup_bound_fp32"] == r["naive_panel_s"] / (r["ig_gflop"] / r["gemm_gflops_fp32"])
     assert res["app"]["peak_rss_gb"] > 0.1 and res["app"]["start_to_first_answer_s"] > res["app"]["models_loaded_s"]
+
+
+def test_ig_step_flops_are_the_forward_and_the_input_gradient_only():
+    import torch
+    from torch import nn
+
+    from maskxai.bench import ig_step_gflop
+    from maskxai.explain import PixelModel
+    from maskxai.registry import get_spec
+
+    conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)  # 8x8 output: 8*8*4*(3*9) multiply-adds
+    model = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    flops = 2 * 8 * 8 * 4 * 3 * 9
+    assert ig_step_gflop(PixelModel(model, get_spec("resnet50")), torch.rand(1, 3, 8, 8)) * 1e9 == 2 * flops
+    assert conv.weight.requires_grad and conv.weight.grad is None  # no weight gradient, parameters as they were
