@@ -87,7 +87,7 @@ def training_runs(meta: dict[str, Any]) -> str:
             f"weight decay {cfg.get('weight_decay')}), "
             f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
             f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
-            f"Mixture: {_mixture(cfg)}. Kept epoch {run.get('epoch', '?')} "
+            f"Mixture: {_mixture(cfg)}. {_kept(run)} "
             f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on 2 CPU cores)."
         )
     if len(runs) > 1:
@@ -96,6 +96,16 @@ def training_runs(meta: dict[str, Any]) -> str:
             "shipped in `checkpoints/` before these weights replaced it (see this repository's history)."
         )
     return "\n".join(lines) if lines else "- (no training metadata in the weights file)"
+
+
+def _kept(run: dict[str, Any]) -> str:
+    if run.get("kept") == "last":
+        out = run["config"].get("out") or f"runs/{run['config']['model']}"
+        return (
+            f"Kept its last epoch, {run.get('epoch', '?')}, written by "
+            f"`python -m maskxai.train --export-last runs/{Path(out).name}`"
+        )
+    return f"Kept epoch {run.get('epoch', '?')}"
 
 
 def card(model: str, weights: Path, rows: list[dict[str, Any]]) -> str:
@@ -131,8 +141,8 @@ Face Mask Detection has no official split: its images are split by a hash of the
 
 ## Training
 
-Runs in order (read from the weights' metadata; the best epoch is chosen by the mean macro recall on the
-validation sets):
+Runs in order (read from the weights' metadata). Unless a run says otherwise, its kept epoch is the one with
+the best mean macro recall on the validation sets (or the val metrics its `--select` names):
 
 {training_runs(meta)}
 - Sources: `synthetic` = masks drawn by `maskxai.masks` on Face Mask 12K's unmasked (CelebA) training faces

@@ -70,16 +70,28 @@ def with_recipe(cfg: TrainConfig) -> TrainConfig:
     return dataclasses.replace(cfg, **changes)
 
 
-def selection_score(results: dict[str, dict[str, Any]], select: str = "") -> float:
-    """Mean macro recall over the val sets named in ``select`` (comma-separated; empty: all of them).
+METRICS = ("macro_recall", "accuracy")
 
-    Raises ``ValueError`` naming the val sets there are when ``select`` names another.
+
+def selection_score(results: dict[str, dict[str, Any]], select: str = "") -> float:
+    """Mean of the val metrics named in ``select``; empty: every val set's macro recall.
+
+    ``select`` is comma-separated ``name`` (its macro recall) or ``name:metric`` (``macro_recall`` or
+    ``accuracy``), e.g. ``"maskedface-net:accuracy,face-mask-detection"``. Raises ``ValueError`` naming
+    the val sets and metrics there are when ``select`` names another.
     """
-    names = [n.strip() for n in select.split(",") if n.strip()] or list(results)
-    unknown = [n for n in names if n not in results]
-    if unknown:
-        raise ValueError(f"--select: no val set named {', '.join(unknown)}; there are: {', '.join(results)}")
-    return float(np.mean([results[n]["macro_recall"] for n in names]))
+    terms = [t.strip() for t in select.split(",") if t.strip()] or list(results)
+    values = []
+    for term in terms:
+        name, _, metric = term.partition(":")
+        metric = metric.strip() or "macro_recall"
+        if name.strip() not in results or metric not in METRICS:
+            raise ValueError(
+                f"--select: no val metric {term!r}; there are: {', '.join(results)} "
+                f"(each as name or name:metric, metric one of {', '.join(METRICS)})"
+            )
+        values.append(results[name.strip()][metric])
+    return float(np.mean(values))
 
 
 def parse_mix(text: str) -> dict[str, float]:
@@ -281,20 +293,7 @@ def train(cfg: TrainConfig) -> Path:
         print(json.dumps(row))
         if score > best:
             best = score
-            save_weights(
-                model,
-                spec,
-                out / "best.safetensors",
-                extra={
-                    "epoch": epoch + 1,
-                    "val": row,
-                    "config": dataclasses.asdict(cfg),
-                    "runs": [
-                        *prior_runs,
-                        {"config": dataclasses.asdict(cfg), "epoch": epoch + 1, "minutes": elapsed / 60},
-                    ],
-                },
-            )
+            save_kept(model, spec, out / "best.safetensors", cfg, prior_runs, row)
         torch.save(
             {
                 "model": model.state_dict(),
@@ -314,7 +313,48 @@ def train(cfg: TrainConfig) -> Path:
     return out / "best.safetensors"
 
 
-def parse_args(argv: list[str] | None = None) -> TrainConfig:
+def save_kept(
+    model: nn.Module,
+    spec: ModelSpec,
+    path: Path,
+    cfg: TrainConfig,
+    prior_runs: list[dict[str, Any]],
+    row: dict[str, Any],
+    kept: str = "best",
+) -> None:
+    """Write the weights of the epoch in ``row`` with the run's metadata (config, val row, chain of runs)."""
+    run = {"config": dataclasses.asdict(cfg), "epoch": row["epoch"], "minutes": row["minutes"], "kept": kept}
+    extra = {"epoch": row["epoch"], "val": row, "config": dataclasses.asdict(cfg), "runs": [*prior_runs, run]}
+    save_weights(model, spec, path, extra=extra)
+
+
+def export_last(out: str | Path) -> Path:
+    """``<out>/last.safetensors``: the final epoch of the run in ``out`` (from its ``last.pt``), with the metadata
+    the kept epoch gets, for when the last epoch rather than the best-validated one is to be shipped."""
+    from .weights import read_metadata
+
+    out = Path(out)
+    if not (out / "last.pt").is_file():
+        raise FileNotFoundError(f"{out / 'last.pt'} not found: pass the --out folder of a training run")
+    ck = torch.load(out / "last.pt", map_location="cpu", weights_only=False)
+    cfg = TrainConfig(
+        **{k: v for k, v in ck["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    )
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines() if line.strip()]
+    row = next((r for r in rows if r["epoch"] == ck["epoch"] + 1), None)
+    if row is None:
+        raise ValueError(f"{out / 'log.jsonl'} has no row for epoch {ck['epoch'] + 1}, the epoch in last.pt")
+    spec = get_spec(cfg.model)
+    model = spec.build()
+    model.load_state_dict(ck["model"])
+    prior = runs_of(read_metadata(cfg.init)) if cfg.init else []
+    path = out / "last.safetensors"
+    save_kept(model, spec, path, cfg, prior, row, kept="last")
+    return path
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
+    """The run's config, and the ``--export-last`` folder (empty unless that was asked instead of training)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
@@ -325,12 +365,24 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
             p.add_argument("--model", choices=list_models(), default=default)
         else:
             p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default)
-    return TrainConfig(**vars(p.parse_args(argv)))
+    p.add_argument(
+        "--export-last",
+        metavar="OUT",
+        default="",
+        help="do not train: write OUT/last.safetensors from the final epoch in OUT/last.pt (to ship it)",
+    )
+    args = vars(p.parse_args(argv))
+    export = args.pop("export_last")
+    return TrainConfig(**args), export
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    print(f"best weights: {train(parse_args(argv))}")
+    cfg, export = parse_args(argv)
+    if export:
+        print(f"last epoch's weights: {export_last(export)}")
+        return
+    print(f"best weights: {train(cfg)}")
 
 
 if __name__ == "__main__":

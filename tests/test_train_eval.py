@@ -203,6 +203,22 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     assert "Run 1, from scratch: `python -m maskxai.train --model tiny_test_cnn" in card
     assert f"Run 2, from run 1's kept weights (`--init`): `{cmd}`" in card and "synthetic 45 %" in card
 
+    # Shipping a run's final epoch instead of its best-validated one: same weights as last.pt, same chain.
+    tr.main(["--export-last", str(tmp_path / "r2")])
+    last = tmp_path / "r2" / "last.safetensors"
+    exported = tiny_spec.build()
+    real_load(exported, last, tiny_spec)
+    ck = torch.load(tmp_path / "r2" / "last.pt", weights_only=False)
+    assert all(torch.equal(v.float(), ck["model"][k].half().float()) for k, v in exported.state_dict().items())
+    runs = tr.runs_of(read_metadata(last))
+    assert [r["config"]["out"] for r in runs] == [str(tmp_path / "r1"), str(tmp_path / "r2")]
+    assert runs[1]["kept"] == "last" and runs[1]["config"]["lr"] == 1e-4
+    assert "Kept its last epoch, 1, written by `python -m maskxai.train --export-last runs/r2`" in training_runs(
+        read_metadata(last)
+    )
+    with pytest.raises(FileNotFoundError, match="pass the --out folder"):
+        tr.export_last(tmp_path / "nowhere")
+
 
 def test_command_of_a_recipe_run_is_the_bare_command():
     from maskxai.train import TrainConfig, command_of, with_recipe
@@ -223,3 +239,7 @@ def test_selection_score_averages_the_named_val_sets_and_rejects_others():
     assert selection_score(results, "a, b") == pytest.approx(0.7)
     with pytest.raises(ValueError, match="there are: a, b, c"):
         selection_score(results, "a,synthetic")
+    results["a"]["accuracy"] = 0.7
+    assert selection_score(results, "a:accuracy,b") == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="metric one of macro_recall, accuracy"):
+        selection_score(results, "a:f1")
