@@ -133,10 +133,8 @@ def place_tags(boxes: list[Rect], sizes: list[tuple[float, float]], width: int, 
     return placed
 
 
-def draw_faces(
-    photo: Image.Image, boxes: list[tuple[float, float, float, float]], tags: list[str], kinds: list[str]
-) -> Image.Image:
-    """Numbered boxes coloured by class, each with its tag (e.g. ``"1 No mask 97%"``); tags never overlap."""
+def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: list[str]) -> Image.Image:
+    """Numbered boxes coloured by class, each with its tag (e.g. ``"1 No mask 97%"``), apart where there is room."""
     out = photo.copy()
     draw = ImageDraw.Draw(out)
     lw = max(2, round(max(photo.size) / 300))
