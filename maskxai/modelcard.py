@@ -87,8 +87,13 @@ def training_runs(meta: dict[str, Any]) -> str:
             f"weight decay {cfg.get('weight_decay')}), "
             f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
             f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
-            f"Mixture: {_mixture(cfg)}. {_kept(run)} "
+            f"Mixture: {_mixture(cfg)}.{_distilled(cfg)} {_kept(run)} "
             f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on 2 CPU cores)."
+        )
+    if any(run["config"].get("teacher") for run in runs):
+        lines.append(
+            "- A `--teacher` path holds the weights shipped in `checkpoints/` when that run was made (see this "
+            "repository's history); the teacher is frozen and sees the student's augmented batch."
         )
     if len(runs) > 1:
         lines.append(
@@ -96,6 +101,15 @@ def training_runs(meta: dict[str, Any]) -> str:
             "shipped in `checkpoints/` before these weights replaced it (see this repository's history)."
         )
     return "\n".join(lines) if lines else "- (no training metadata in the weights file)"
+
+
+def _distilled(cfg: dict[str, Any]) -> str:
+    if not cfg.get("teacher"):
+        return ""
+    return (
+        f" Distilled from `{cfg['teacher']}` (`maskxai.distill`: {cfg.get('distill_weight')} of the loss on matching "
+        f"the teacher's probabilities at temperature {cfg.get('distill_temp')}, the rest on the labels)."
+    )
 
 
 def _kept(run: dict[str, Any]) -> str:

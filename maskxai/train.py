@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import landmarks_cache, load_manifest
+from .distill import DistillLoss, load_teacher
 from .preprocess import to_input
 from .registry import ModelSpec, get_spec, list_models
 from .trainset import Mixture, Source, fixed_eval_set, standard_sources
@@ -54,6 +55,9 @@ class TrainConfig:
     mix: str = ""  # source weights of the mixture, e.g. "maskedface-net=0.3,face-mask-detection=0.35"
     time_budget_min: float = 0.0  # stop after the epoch that crosses it (0: no limit)
     select: str = ""  # val sets whose mean macro recall picks the kept epoch, e.g. "maskedface-net,face-mask-12k" (all)
+    teacher: str = ""  # distil from these trained weights of ours (any registered model of the same input size)
+    distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
+    distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
 
 
 # The schedules of the shipped weights, per model (both runs fit ~90 min side by side on 2 cores).
@@ -193,15 +197,20 @@ def train_one_epoch(
     lossf: nn.Module,
     bf16: bool = True,
     desc: str = "train",
+    teacher: nn.Module | None = None,
 ) -> list[float]:
-    """One pass over ``loader``; returns the loss of each step."""
+    """One pass over ``loader``; returns the loss of each step.
+
+    With a ``teacher``, ``lossf`` is called as ``lossf(logits, y, teacher(x))`` (see :class:`DistillLoss`).
+    """
     model.train()
     losses: list[float] = []
     bar = tqdm(loader, desc=desc, unit="batch")
     for x, y in bar:
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = lossf(model(x).float(), y)
+            logits = model(x).float()
+        loss = lossf(logits, y) if teacher is None else lossf(logits, y, teacher(x))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 2.0)
@@ -261,7 +270,12 @@ def train(cfg: TrainConfig) -> Path:
         sched.load_state_dict(ck["sched"])
         start_epoch, best, elapsed = ck["epoch"] + 1, ck["best"], ck.get("elapsed", 0.0)
         print(f"resumed from {last} at epoch {start_epoch}")
-    lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    teacher = None
+    lossf: nn.Module = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+    if cfg.teacher:
+        teacher = load_teacher(cfg.teacher, spec, bf16=cfg.bf16)
+        lossf = DistillLoss(cfg.distill_weight, cfg.distill_temp, cfg.label_smoothing)
+        print(f"distilling from {cfg.teacher} ({teacher.spec.name}), weight {cfg.distill_weight}, T {cfg.distill_temp}")
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.time()
         ds.epoch = epoch
@@ -273,7 +287,9 @@ def train(cfg: TrainConfig) -> Path:
             drop_last=True,
             persistent_workers=False,
         )
-        losses = train_one_epoch(model, loader, opt, sched, lossf, cfg.bf16, desc=f"epoch {epoch + 1}/{cfg.epochs}")
+        losses = train_one_epoch(
+            model, loader, opt, sched, lossf, cfg.bf16, desc=f"epoch {epoch + 1}/{cfg.epochs}", teacher=teacher
+        )
         results = {}
         for name, items in val.items():
             yt, yp = evaluate_images(model, spec, items, bf16=cfg.bf16)
