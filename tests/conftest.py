@@ -78,3 +78,21 @@ def tiny_spec():
                 weights_file="tiny_test_cnn.safetensors",
             )
         )
+
+
+@pytest.fixture
+def tiny_run(tmp_path, tiny_spec) -> dict:
+    """``TrainConfig`` fields of a one-epoch, 16-draw, fp32 run of the tiny CNN in ``tmp_path``."""
+    lm = tmp_path / "lm.json"
+    lm.write_text("{}")
+    return dict(
+        model=tiny_spec.name,
+        data=str(tmp_path),
+        landmarks=str(lm),
+        epochs=1,
+        samples_per_epoch=16,
+        batch_size=8,
+        warmup_steps=1,
+        bf16=False,
+        threads=1,
+    )

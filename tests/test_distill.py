@@ -109,7 +109,7 @@ def test_load_teacher_errors_say_what_to_pass(tmp_path, tiny_spec):
 
 
 def test_a_distilled_run_records_its_teacher_in_the_weights_and_the_card(
-    tmp_path, tiny_spec, teacher_spec, monkeypatch
+    tmp_path, tiny_spec, teacher_spec, tiny_run, monkeypatch
 ):
     import maskxai.train as tr
     from maskxai.data import Sample
@@ -136,18 +136,10 @@ def test_a_distilled_run_records_its_teacher_in_the_weights_and_the_card(
     real = tr.load_teacher
     monkeypatch.setattr(tr, "load_teacher", lambda *a, **k: used.append(a) or real(*a, **k))
     cfg = tr.TrainConfig(
-        model="tiny_test_cnn",
         out=str(tmp_path / "kd"),
-        data=str(tmp_path),
-        landmarks=str(tmp_path / "lm.json"),
-        epochs=1,
-        samples_per_epoch=16,
-        batch_size=8,
-        warmup_steps=1,
-        bf16=False,
-        threads=1,
         teacher=str(teacher),
         distill_weight=0.7,
+        **tiny_run,
     )
     best = tr.train(cfg)
     assert used and used[0][0] == str(teacher)

@@ -145,7 +145,7 @@ def test_mix_replaces_named_source_weights_and_rejects_unknown_names(tmp_path):
         parse_mix("a=-1")
 
 
-def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_spec, monkeypatch):
+def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_spec, tiny_run, monkeypatch):
     """A run started with --init begins at those weights and records every run behind them."""
     import maskxai.train as tr
     from maskxai.weights import load_state, read_metadata
@@ -163,19 +163,8 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     monkeypatch.setattr(tr, "fixed_eval_set", evalset)
     monkeypatch.setattr(tr, "load_manifest", lambda root: items)
     monkeypatch.setattr(tr, "landmarks_cache", lambda paths, file: completed.append((list(paths), file)))
-    lm = tmp_path / "lm.json"
-    lm.write_text("{}")
-    common = dict(
-        model="tiny_test_cnn",
-        data=str(tmp_path),
-        landmarks=str(lm),
-        epochs=1,
-        samples_per_epoch=16,
-        batch_size=8,
-        warmup_steps=1,
-        bf16=False,
-        threads=1,
-    )
+    common = tiny_run
+    lm = Path(common["landmarks"])
     first = tr.train(tr.TrainConfig(out=str(tmp_path / "r1"), **common))
     assert completed == [([s.path for s in items], lm)]
     start = tiny_spec.build()
