@@ -34,7 +34,7 @@ HOW_TO_READ = """
 **How to read these maps** (all explain the class the model predicted for the chosen face)
 
 - **Grad-CAM** (Selvaraju et al., 2017): where, in the last convolutional layers, the evidence for the class lies.
-  It is coarse (a 5x5 grid for ResNet50's `layer4`, 8x8 for InceptionResnetV1's `repeat_2`) and **relative**:
+  It is coarse (a 5x5 grid for ResNet50's `layer4`, 8x8 for InceptionResnetV1's `mixed_6a`) and **relative**:
   1 is the strongest region *in this image*, so two images cannot be compared by colour.
 - **Gradients** (Simonyan et al., 2013): how the class score changes if one pixel gets brighter.
   **Red** pixels push towards the class, **blue** against it. Noisy by nature.
@@ -69,6 +69,13 @@ def model_status(name: str) -> str:
         f"⚠️ **{lm.spec.title} is untrained**: no weights were found, so its predictions and maps are random. "
         "Train it (`python -m maskxai.train`) or set `MASKXAI_HUB_REPO`."
     )
+
+
+def blank_cam_message(layer: str, layers: tuple[str, ...]) -> str:
+    """What to tell people when Grad-CAM found no positive evidence at ``layer``."""
+    others = ", ".join(f"`{name}`" for name in layers if name != layer)
+    hint = f" Try another layer under **More settings** ({others})." if others else ""
+    return f"Grad-CAM is blank at `{layer}`: no region of this layer speaks for the predicted class.{hint}"
 
 
 def _face_choices(faces: list[FaceResult]) -> list[tuple[str, str]]:
@@ -151,7 +158,7 @@ def run_explain(
     grad_img = figure(crop, grads, opacity, f"Gradients · {grads.seconds:.2f} s\n(same pass as Grad-CAM)")
     on_photo = paste_map(photo, cam, chosen.crop, opacity)
     if cam.info.get("blank"):
-        status.append("Grad-CAM is blank: no region of this layer speaks for the predicted class.")
+        status.append(blank_cam_message(cam.info["layer"], spec.cam_layers))
     dropdown = gr.update(choices=choices, value=str(chosen.index))
     yield annotated, label, cam_img, grad_img, None, on_photo, records, "\n\n".join(status), dropdown
     progress(0, desc="Integrated Gradients")

@@ -153,3 +153,9 @@ def test_share_failure_keeps_serving_locally():
             assert r.status == 200
     finally:
         s.close()
+
+
+def test_blank_grad_cam_message_names_the_other_layers():
+    msg = app.blank_cam_message("repeat_2", ("mixed_6a", "block8", "repeat_2"))
+    assert "`repeat_2`" in msg and "`mixed_6a`, `block8`" in msg and "More settings" in msg
+    assert "Try another layer" not in app.blank_cam_message("layer4", ("layer4",))
