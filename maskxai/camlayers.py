@@ -16,20 +16,18 @@ import argparse
 import json
 import random
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
-from .data import Sample, load_dataset
-from .evaluate import face_for
+from .data import Sample
+from .evaluate import add_data_arguments, face_for, load_data_and_model
 from .explain.base import PixelModel
 from .explain.gradcam import grad_cam
 from .faces import DetectSettings
 from .preprocess import pixels
-from .registry import list_models
-from .weights import LoadedModel, load_model
+from .weights import LoadedModel
 
 
 def layer_stats(lm: LoadedModel, samples: list[Sample], progress: bool = True) -> dict[str, dict[str, Any]]:
@@ -68,20 +66,12 @@ def layer_stats(lm: LoadedModel, samples: list[Sample], progress: bool = True) -
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", choices=list_models(), required=True)
-    p.add_argument("--data", type=Path, required=True, help="any layout maskxai.evaluate reads")
-    p.add_argument("--split", default=None, help="keep one split (as in maskxai.evaluate)")
-    p.add_argument("--min-size", type=float, default=40.0, help="VOC: skip boxes smaller than this many pixels")
+    add_data_arguments(p, min_size=40.0)
     p.add_argument("--limit", type=int, default=100, help="faces to sample (seeded); 0 for all")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--weights", type=Path, default=None, help="weights file (default: checkpoints/, then the Hub)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
-    try:
-        samples = load_dataset(a.data, split=a.split, min_size=a.min_size)
-        lm = load_model(a.model, a.weights)
-    except (ValueError, FileNotFoundError) as exc:
-        p.exit(2, f"error: {exc}\n")
+    samples, lm = load_data_and_model(p, a)
     if 0 < a.limit < len(samples):
         samples = random.Random(a.seed).sample(samples, a.limit)
     stats = layer_stats(lm, samples)

@@ -116,8 +116,8 @@ def plot_confusion(res: dict[str, Any], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_data_arguments(p: argparse.ArgumentParser, min_size: float = 0.0) -> None:
+    """The options of every command that runs a model on a dataset: model, data, split, weights, min size."""
     p.add_argument("--model", choices=list_models(), required=True)
     p.add_argument(
         "--data",
@@ -129,16 +129,25 @@ def main(argv: list[str] | None = None) -> None:
         "--split", default=None, help="keep one split (manifest's split column; for VOC, the by-image hash split)"
     )
     p.add_argument("--weights", type=Path, default=None, help="weights file (default: checkpoints/, then the Hub)")
-    p.add_argument("--min-size", type=float, default=0.0, help="VOC: skip boxes smaller than this many pixels")
+    p.add_argument("--min-size", type=float, default=min_size, help="VOC: skip boxes smaller than this many pixels")
+
+
+def load_data_and_model(p: argparse.ArgumentParser, a: argparse.Namespace) -> tuple[list[Sample], LoadedModel]:
+    """The samples and model that :func:`add_data_arguments`' options name; exits with a clear error if not."""
+    try:
+        return load_dataset(a.data, split=a.split, min_size=a.min_size), load_model(a.model, a.weights)
+    except (ValueError, FileNotFoundError) as exc:
+        p.exit(2, f"error: {exc}\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_data_arguments(p)
     p.add_argument("--detect-faces", action="store_true", help="detect and crop faces like the app first")
     p.add_argument("--plot", type=Path, default=None, help="write the confusion matrix as a PNG here")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
-    try:
-        samples = load_dataset(a.data, split=a.split, min_size=a.min_size)
-        lm = load_model(a.model, a.weights)
-    except (ValueError, FileNotFoundError) as exc:
-        p.exit(2, f"error: {exc}\n")
+    samples, lm = load_data_and_model(p, a)
     res = evaluate(lm, samples, detect=a.detect_faces)
     print(
         f"{a.model} on {a.data}{' split ' + a.split if a.split else ''}{' (detected faces)' if a.detect_faces else ''}"
