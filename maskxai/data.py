@@ -46,6 +46,7 @@ class Sample:
     box: tuple[float, float, float, float] | None = None
     split: str | None = None
     group: str | None = None  # image or identity, for splitting without leaks
+    kind: str | None = None  # a finer class where the data has one, e.g. MaskedFace-Net's incorrect_kind
 
     @property
     def target(self) -> int:
@@ -78,7 +79,10 @@ def load_folder(root: str | Path) -> list[Sample]:
 
 
 def load_manifest(root: str | Path, split: str | None = None) -> list[Sample]:
-    """Images listed in ``root/manifest.csv`` (columns ``path,label[,split,...]``), optionally one split."""
+    """Images listed in ``root/manifest.csv`` (columns ``path,label[,split,identity,incorrect_kind,...]``).
+
+    ``split`` keeps one split; ``identity`` becomes the sample's group, ``incorrect_kind`` its kind.
+    """
     root = Path(root)
     manifest = root / "manifest.csv"
     if not manifest.is_file():
@@ -100,7 +104,11 @@ def load_manifest(root: str | Path, split: str | None = None) -> list[Sample]:
             label = canonical_label(row["label"], where=f"{manifest} line {i}")
             samples.append(
                 Sample(
-                    root / row["path"], label, split=row.get("split") or None, group=row.get("identity") or row["path"]
+                    root / row["path"],
+                    label,
+                    split=row.get("split") or None,
+                    group=row.get("identity") or row["path"],
+                    kind=row.get("incorrect_kind") or None,
                 )
             )
     what = f"no rows with split {split!r}" if split else "no rows"

@@ -160,8 +160,10 @@ the best mean macro recall on the validation sets (or the val metrics its `--sel
 
 {training_runs(meta)}
 - Sources: `synthetic` = masks drawn by `maskxai.masks` on Face Mask 12K's unmasked (CelebA) training faces
-  (a third each: worn correctly / worn incorrectly (below the nose, chin only, chin out) / none);
-  `face-mask-12k` = its real masked faces; `maskedface-net` = MaskedFace-Net train (class-balanced);
+  (a third each: worn correctly / worn incorrectly (below the nose, chin only, chin out) / none, unless a
+  run's `--placements` says otherwise);
+  `face-mask-12k` = its real masked faces; `maskedface-net` = MaskedFace-Net train (class-balanced;
+  a run's `--boost` draws one kind of incorrect wearing more often);
   `face-mask-detection` = Face Mask Detection training boxes >= 16 px, cropped like the app (class-balanced).
   No ImageNet or VGGFace2 start can be downloaded here; `--pretrained` uses them where the internet is
   available. Augmentation: flips, rotations up to 12 degrees, scale and position jitter, colour, blur and

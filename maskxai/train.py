@@ -27,7 +27,7 @@ from .data import landmarks_cache, load_manifest
 from .distill import DistillLoss, load_teacher
 from .preprocess import to_input
 from .registry import ModelSpec, get_spec, list_models
-from .trainset import Mixture, Source, fixed_eval_set, standard_sources
+from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources
 from .weights import REPO_ROOT, load_state, save_weights
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class TrainConfig:
     pretrained: bool = False  # ImageNet / VGGFace2 start: needs the internet
     init: str = ""  # start from these weights (a .safetensors of ours), e.g. to continue a finished run
     mix: str = ""  # source weights of the mixture, e.g. "maskedface-net=0.3,face-mask-detection=0.35"
+    placements: str = ""  # shares of the synthetic mask placements, e.g. "nose_mouth=0.15" (others kept)
+    boost: str = ""  # draw items of a kind more often within their class, e.g. "maskedface-net:Nose_Mouth=3"
     time_budget_min: float = 0.0  # stop after the epoch that crosses it (0: no limit)
     select: str = ""  # val sets whose mean macro recall picks the kept epoch, e.g. "maskedface-net,face-mask-12k" (all)
     teacher: str = ""  # distil from these trained weights of ours (any registered model of the same input size)
@@ -98,7 +100,7 @@ def selection_score(results: dict[str, dict[str, Any]], select: str = "") -> flo
     return float(np.mean(values))
 
 
-def parse_mix(text: str) -> dict[str, float]:
+def parse_mix(text: str, flag: str = "--mix") -> dict[str, float]:
     """``"name=weight,..."`` to a dict; raises ``ValueError`` with the expected form."""
     out: dict[str, float] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
@@ -108,18 +110,41 @@ def parse_mix(text: str) -> dict[str, float]:
         except ValueError:
             w = -1.0
         if not sep or w < 0:
-            raise ValueError(f"--mix takes name=weight pairs separated by commas, got {part!r}")
+            raise ValueError(f"{flag} takes name=weight pairs separated by commas, got {part!r}")
         out[name.strip()] = w
     return out
 
 
-def with_mix(sources: list[Source], mix: str) -> list[Source]:
-    """``sources`` with the weights named in ``mix`` replaced (the others kept)."""
+def with_mix(sources: list[Source], mix: str, placements: str = "", boost: str = "") -> list[Source]:
+    """``sources`` with the weights named in ``mix`` replaced (the others kept), and the options
+    ``placements`` (shares of the synthetic placements, the others kept) and ``boost``
+    (``source:kind=factor``: draw that kind's items ``factor`` times as often within its class)."""
+    names = [s.name for s in sources]
     weights = parse_mix(mix)
-    unknown = sorted(set(weights) - {s.name for s in sources})
+    unknown = sorted(set(weights) - set(names))
     if unknown:
-        raise ValueError(f"unknown source(s) in --mix: {unknown}; use {[s.name for s in sources]}")
-    return [dataclasses.replace(s, weight=weights.get(s.name, s.weight)) for s in sources]
+        raise ValueError(f"unknown source(s) in --mix: {unknown}; use {names}")
+    shares = parse_mix(placements, "--placements")
+    if set(shares) - set(PLACEMENT_P):
+        raise ValueError(
+            f"unknown placement(s) in --placements: {sorted(set(shares) - set(PLACEMENT_P))}; use {list(PLACEMENT_P)}"
+        )
+    boosts: dict[str, dict[str, float]] = {}
+    for key, factor in parse_mix(boost, "--boost").items():
+        src, sep, kind = key.partition(":")
+        if not sep or src not in names:
+            raise ValueError(f"--boost takes source:kind=factor with a source of {names}, got {key!r}")
+        kinds = {x.kind for x in sources[names.index(src)].items if x.kind is not None}
+        if kind not in kinds:
+            raise ValueError(f"--boost: {src} has no items of kind {kind!r}; its kinds: {sorted(kinds) or 'none'}")
+        boosts.setdefault(src, {})[kind] = factor
+    out = []
+    for s in sources:
+        changes: dict[str, Any] = {"weight": weights.get(s.name, s.weight), "boost": boosts.get(s.name, s.boost)}
+        if shares and s.synthetic is not None:
+            changes["placements"] = {**(s.placements or PLACEMENT_P), **shares}
+        out.append(dataclasses.replace(s, **changes))
+    return out
 
 
 def runs_of(metadata: dict[str, Any]) -> list[dict[str, Any]]:
@@ -238,7 +263,7 @@ def train(cfg: TrainConfig) -> Path:
     # Always called: the cache is resumable, so an interrupted first pass is completed, not taken as whole.
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
-    sources = with_mix(standard_sources(data, lm, "train"), cfg.mix)
+    sources = with_mix(standard_sources(data, lm, "train"), cfg.mix, cfg.placements, cfg.boost)
     ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed)
     val = fixed_eval_set(data, lm, "val")
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})

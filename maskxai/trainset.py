@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,13 +35,20 @@ SOURCE_WEIGHTS = {"synthetic": 0.45, "face-mask-12k": 0.12, "maskedface-net": 0.
 
 @dataclass
 class Source:
-    """A pool of items and its share of each epoch; ``balance`` draws a class first, then an item."""
+    """A pool of items and its share of each epoch; ``balance`` draws a class first, then an item.
+
+    ``boost`` maps a sample kind (e.g. MaskedFace-Net's ``Nose_Mouth``) to how many times more often its
+    items are drawn than the others of their class. ``placements`` (synthetic sources only) overrides
+    :data:`PLACEMENT_P`, the share of each mask placement.
+    """
 
     name: str
     items: Sequence[Sample]
     weight: float
     balance: bool = False
     synthetic: dict[str, list[list[float]]] | None = None  # path -> landmarks: draw masks on these
+    boost: dict[str, float] = field(default_factory=dict)
+    placements: dict[str, float] | None = None
 
 
 def load_face(sample: Sample) -> Image.Image:
@@ -51,10 +58,17 @@ def load_face(sample: Sample) -> Image.Image:
     return crop_face(img, sample.box) if sample.box is not None else img
 
 
-def synth_sample(img: Image.Image, landmarks: list[list[float]], rng: np.random.Generator) -> tuple[Image.Image, str]:
-    """Draw a random placement on a face and return the image and its label."""
-    names = list(PLACEMENT_P)
-    placement = names[rng.choice(len(names), p=np.array(list(PLACEMENT_P.values())))]
+def synth_sample(
+    img: Image.Image,
+    landmarks: list[list[float]],
+    rng: np.random.Generator,
+    placements: dict[str, float] | None = None,
+) -> tuple[Image.Image, str]:
+    """Draw a random placement (shares: ``placements``, default :data:`PLACEMENT_P`); return image and label."""
+    shares = placements or PLACEMENT_P
+    names = list(shares)
+    w = np.array(list(shares.values()), dtype=np.float64)
+    placement = names[rng.choice(len(names), p=w / w.sum())]
     out = render_mask(img, np.asarray(landmarks), placement, rng=rng)
     return out, PLACEMENT_LABEL[placement]
 
@@ -68,9 +82,16 @@ class Mixture(torch.utils.data.Dataset):
         self.p = w / w.sum()
         self.spec, self.length, self.seed, self.train = spec, length, seed, train
         self.epoch = 0
-        self.by_class = [
-            {lab: [i for i, x in enumerate(s.items) if x.label == lab] for lab in LABELS} for s in self.sources
-        ]
+        # Per source: the pools an item is drawn from (one per class when balanced, else all under "")
+        # with each pool's draw probabilities (None: uniform).
+        self.pools: list[dict[str, tuple[list[int], np.ndarray | None]]] = []
+        for s in self.sources:
+            groups = (
+                {lab: [i for i, x in enumerate(s.items) if x.label == lab] for lab in LABELS}
+                if s.balance
+                else {"": list(range(len(s.items)))}
+            )
+            self.pools.append({key: (pool, _boosted(s, pool)) for key, pool in groups.items() if pool})
 
     def __len__(self) -> int:
         return self.length
@@ -79,18 +100,24 @@ class Mixture(torch.utils.data.Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         k = rng.choice(len(self.sources), p=self.p)
         src = self.sources[k]
-        if src.balance:
-            classes = [lab for lab in LABELS if self.by_class[k][lab]]
-            pool = self.by_class[k][classes[rng.integers(len(classes))]]
-            sample = src.items[pool[int(rng.integers(len(pool)))]]
-        else:
-            sample = src.items[int(rng.integers(len(src.items)))]
+        keys = list(self.pools[k])
+        pool, p = self.pools[k][keys[rng.integers(len(keys))] if src.balance else ""]
+        j = int(rng.integers(len(pool))) if p is None else int(rng.choice(len(pool), p=p))
+        sample = src.items[pool[j]]
         img = load_face(sample)
         label = sample.label
         if src.synthetic is not None:
-            img, label = synth_sample(img, src.synthetic[str(sample.path)], rng)
+            img, label = synth_sample(img, src.synthetic[str(sample.path)], rng, src.placements)
         img = augment(img, rng, self.spec.input_size) if self.train else img
         return to_input(img, self.spec)[0], LABELS.index(label)
+
+
+def _boosted(src: Source, pool: Sequence[int]) -> np.ndarray | None:
+    """Draw probabilities of ``pool`` (indices into ``src.items``) under ``src.boost``; None when uniform."""
+    if not src.boost or not len(pool):
+        return None
+    w = np.array([src.boost.get(src.items[i].kind or "", 1.0) for i in pool], dtype=np.float64)
+    return None if np.all(w == w[0]) else w / w.sum()
 
 
 def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[Source]:

@@ -47,6 +47,16 @@ def test_manifest_with_splits_and_duplicates(tmp_path):
         load_manifest(tmp_path, split="val")
 
 
+def test_manifest_identity_and_incorrect_kind_columns(tmp_path):
+    for n in "ab":
+        _img(tmp_path / f"{n}.jpg")
+    (tmp_path / "manifest.csv").write_text(
+        "path,label,incorrect_kind,identity\na.jpg,incorrectly_masked,Nose_Mouth,p1\nb.jpg,correctly_masked,,p1\n"
+    )
+    a, b = load_manifest(tmp_path)
+    assert (a.kind, a.group) == ("Nose_Mouth", "p1") and (b.kind, b.group) == (None, "p1")
+
+
 def test_manifest_needs_columns_and_known_labels(tmp_path):
     (tmp_path / "manifest.csv").write_text("file,class\na.jpg,x\n")
     with pytest.raises(ValueError, match="path,label"):

@@ -145,6 +145,47 @@ def test_mix_replaces_named_source_weights_and_rejects_unknown_names(tmp_path):
         parse_mix("a=-1")
 
 
+def test_boost_draws_a_kind_more_often_within_its_class(tmp_path, tiny_spec):
+    """One red item of kind "rare" among nine blue "common" ones: drawn ~1/10 of the time, ~1/2 boosted 9x."""
+    items = []
+    for i in range(10):
+        p = tmp_path / f"k{i}.png"
+        Image.new("RGB", (40, 40), (230, 20, 20) if i == 0 else (20, 20, 230)).save(p)
+        items.append(Sample(p, "incorrectly_masked", kind="rare" if i == 0 else "common"))
+
+    def red_share(boost: dict[str, float]) -> float:
+        ds = Mixture([Source("s", items, 1.0, balance=True, boost=boost)], tiny_spec, 300, train=False)
+        return float(np.mean([bool(ds[i][0][0].mean() > ds[i][0][2].mean()) for i in range(len(ds))]))
+
+    plain, boosted = red_share({}), red_share({"rare": 9.0})
+    assert 0.04 < plain < 0.17 and 0.4 < boosted < 0.6, (plain, boosted)
+    assert red_share({"rare": 1.0, "common": 1.0}) == plain  # uniform weights draw exactly as without boost
+
+
+def test_placements_and_boost_options_are_checked_and_applied(tmp_path, tiny_spec):
+    from maskxai.train import with_mix
+
+    faces = _faces(tmp_path, 4)
+    kinds = [dataclasses.replace(s, label="incorrectly_masked", kind="Chin") for s in faces]
+    sources = [Source("synthetic", faces, 1.0, synthetic={str(s.path): LM for s in faces}), Source("m", kinds, 1.0)]
+    only = "correct=0,none=0,below_nose=0,chin=0,nose_mouth=1"
+    synth, m = with_mix(sources, "m=0", only, "m:Chin=2")
+    assert synth.placements is not None and synth.placements["nose_mouth"] == 1 and m.placements is None
+    assert m.boost == {"Chin": 2.0} and m.weight == 0 and sources[0].placements is None
+    ds = Mixture([synth], tiny_spec, 12, train=False)
+    assert {ds[i][1] for i in range(len(ds))} == {1}  # every synthetic face drawn as chin out: incorrectly_masked
+    (none,) = with_mix(sources[:1], "", "correct=0,none=1,below_nose=0,chin=0,nose_mouth=0")
+    assert {Mixture([none], tiny_spec, 12, train=False)[i][1] for i in range(12)} == {2}
+    with pytest.raises(ValueError, match=r"unknown placement.*\['mask_on_forehead'\].*nose_mouth"):
+        with_mix(sources, "", "mask_on_forehead=1")
+    with pytest.raises(ValueError, match=r"m has no items of kind 'Nose'; its kinds: \['Chin'\]"):
+        with_mix(sources, "", "", "m:Nose=2")
+    with pytest.raises(ValueError, match="source:kind=factor"):
+        with_mix(sources, "", "", "Chin=2")
+    with pytest.raises(ValueError, match="--boost takes name=weight"):
+        with_mix(sources, "", "", "m:Chin")
+
+
 def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_spec, tiny_run, monkeypatch):
     """A run started with --init begins at those weights and records every run behind them."""
     import maskxai.train as tr
