@@ -75,7 +75,19 @@ def evaluate(
     out = summarize(y, p)
     if detect:
         out["faces_not_detected"] = missed
+    kinds = per_kind(samples, p)
+    if kinds:
+        out["per_kind"] = kinds
     return out
+
+
+def per_kind(samples: list[Sample], pred: list[int]) -> dict[str, dict[str, Any]]:
+    """Recall within each finer kind the data names (e.g. MaskedFace-Net's incorrect_kind): ``{kind: {n, recall}}``."""
+    hits: dict[str, list[bool]] = {}
+    for s, q in zip(samples, pred):
+        if s.kind is not None:
+            hits.setdefault(s.kind, []).append(q == s.target)
+    return {k: {"n": len(v), "recall": sum(v) / len(v)} for k, v in sorted(hits.items())}
 
 
 def table(res: dict[str, Any]) -> str:
@@ -90,6 +102,10 @@ def table(res: dict[str, Any]) -> str:
     rows.append(" " * 24 + "".join(f"{lab[:12]:>14}" for lab in LABELS))
     for lab, row in zip(LABELS, res["confusion"]):
         rows.append(f"{lab:<24}" + "".join(f"{v:>14}" for v in row))
+    if res.get("per_kind"):
+        rows.append("\nby kind (the manifest's incorrect_kind column)")
+        for kind, r in res["per_kind"].items():
+            rows.append(f"{kind:<24}{r['n']:>6}{100 * r['recall']:>8.1f}%")
     return "\n".join(rows)
 
 
@@ -157,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
         plot_confusion(res, a.plot, f"{a.model} · {a.data.name} {a.split or ''}")
         print(f"confusion matrix written to {a.plot}")
     if a.json:
-        print(json.dumps({k: res[k] for k in ("accuracy", "macro_recall", "per_class", "confusion", "n", "support")}))
+        keys = ("accuracy", "macro_recall", "per_class", "confusion", "n", "support", "per_kind")
+        print(json.dumps({k: res[k] for k in keys if k in res}))
 
 
 if __name__ == "__main__":

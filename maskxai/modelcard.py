@@ -62,7 +62,13 @@ def results_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         rec = " | ".join(_pct(r["per_class"][k]) for k in LABELS)
         out.append(f"| {r['title']} | {r['n']} | {_pct(r['accuracy'])} | {rec} | {_pct(r['macro_recall'])} |")
-    return "\n".join(out)
+    kinds = [
+        f"- {r['title']}, recall within each `incorrect_kind`: "
+        + ", ".join(f"{k} {_pct(v['recall'])} % of {v['n']}" for k, v in r["per_kind"].items())
+        for r in rows
+        if r.get("per_kind")
+    ]
+    return "\n".join(out + ([""] + kinds if kinds else []))
 
 
 def _mixture(config: dict[str, Any]) -> str:

@@ -106,6 +106,24 @@ def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
     assert "Mask worn correctly" in r.stdout and (tmp_path / "cm.png").stat().st_size > 1000
 
 
+def test_evaluation_breaks_recall_down_by_kind_where_the_data_names_one():
+    from maskxai.evaluate import per_kind, table
+    from maskxai.metrics import summarize
+
+    inc = [Sample(Path(f"{i}.jpg"), "incorrectly_masked", kind="Nose_Mouth" if i < 4 else "Chin") for i in range(6)]
+    samples = [Sample(Path("c.jpg"), "correctly_masked"), *inc]
+    pred = [0, 0, 1, 1, 1, 1, 0]  # one Nose_Mouth of 4 and one Chin of 2 called "worn correctly"
+    kinds = per_kind(samples, pred)
+    assert kinds == {"Chin": {"n": 2, "recall": 0.5}, "Nose_Mouth": {"n": 4, "recall": 0.75}}
+    res = {**summarize([s.target for s in samples], pred), "per_kind": kinds}
+    assert "Nose_Mouth" in table(res) and "50.0%" in table(res).split("by kind")[1]
+    assert per_kind(samples[:1], pred[:1]) == {}  # no kinds: no breakdown
+    from maskxai.modelcard import results_table
+
+    card = results_table([{"title": "MFN test", **res}, {"title": "other", **summarize([0], [0])}])
+    assert card.endswith("- MFN test, recall within each `incorrect_kind`: Chin 50.0 % of 2, Nose_Mouth 75.0 % of 4")
+
+
 def test_evaluate_cli_bad_data_is_a_clear_error(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     r = subprocess.run(
