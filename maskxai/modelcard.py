@@ -4,7 +4,9 @@
 
 Writes ``checkpoints/<model>.md`` (and ``<model>_eval.json``) from the same
 evaluation code as ``python -m maskxai.evaluate``; the card lists the exact
-commands, so every number can be rerun.
+commands, so every number can be rerun. Each recall is shown with its count
+and 95 % Wilson interval, and ``<model>_errors.png`` (embedded in the card) is
+the contact sheet of the model's mistakes on the real held-out photos.
 """
 
 from __future__ import annotations
@@ -15,36 +17,60 @@ from pathlib import Path
 from typing import Any
 
 from .data import load_dataset
-from .evaluate import evaluate
+from .evaluate import contact_sheet, metrics_of, predict, sorted_mistakes
+from .metrics import format_interval
 from .registry import DISPLAY_NAMES, LABELS, get_spec, list_models
 from .train import command_of, parse_mix, runs_of
 from .trainset import SOURCE_WEIGHTS
 from .weights import REPO_ROOT, checkpoints_dir, load_model, read_metadata
 
 DATA = REPO_ROOT.parent / "shared" / "data"
-# (title, folder, split, min box size, detect faces)
+# (title, folder, split, min box size, detect faces, the card shows its mistakes)
 EVALS = [
-    ("MaskedFace-Net test (by identity)", "maskedface-net", "test", 0, False),
-    ("Face Mask Detection, held-out images, boxes >= 16 px", "face-mask-detection", "test", 16, False),
-    ("same, faces found by the app's detector", "face-mask-detection", "test", 16, True),
-    ("Face Mask Detection, held-out images, boxes >= 40 px", "face-mask-detection", "test", 40, False),
-    ("Face Mask 12K val (real masked / CelebA unmasked)", "face-mask-12k", "val", 0, False),
+    ("MaskedFace-Net test (by identity)", "maskedface-net", "test", 0, False, False),
+    ("Face Mask Detection, held-out images, boxes >= 16 px", "face-mask-detection", "test", 16, False, True),
+    ("same, faces found by the app's detector", "face-mask-detection", "test", 16, True, False),
+    ("Face Mask Detection, held-out images, boxes >= 40 px", "face-mask-detection", "test", 40, False, False),
+    ("Face Mask 12K val (real masked / CelebA unmasked)", "face-mask-12k", "val", 0, False, False),
 ]
+SHEET_FACES = 48  # mistakes shown on the card's contact sheet, most confident first
 
 
-def run_evals(model: str, weights: Path, data: Path = DATA) -> list[dict[str, Any]]:
+def run_evals(model: str, weights: Path, data: Path = DATA, errors_png: Path | None = None) -> list[dict[str, Any]]:
+    """Evaluate ``weights`` on every row of :data:`EVALS`.
+
+    Args:
+        model: Registered model name.
+        weights: The weights file.
+        data: Folder holding the datasets named in :data:`EVALS`.
+        errors_png: Where to write the contact sheet of the mistakes on the row :data:`EVALS` marks (up to
+            :data:`SHEET_FACES`, most confident first); that row gets ``error_sheet``
+            (``{"file", "shown", "mistakes", "command"}``). A stale file there is removed when there are none.
+    """
     lm = load_model(model, weights)
     rows = []
-    for title, folder, split, min_size, detect in EVALS:
+    for title, folder, split, min_size, detect, sheet in EVALS:
         samples = load_dataset(data / folder, split=split, min_size=min_size)
-        res = evaluate(lm, samples, detect=detect)
-        cmd = (
-            f"python -m maskxai.evaluate --model {model} --data ../shared/data/{folder} --split {split}"
+        preds = predict(lm, samples, detect=detect, keep_mistakes=sheet and errors_png is not None)
+        res = metrics_of(samples, preds)
+        args = (
+            f"--model {model} --data ../shared/data/{folder} --split {split}"
             + (f" --min-size {min_size}" if min_size else "")
             + (" --detect-faces" if detect else "")
-            + " --json"
         )
-        rows.append({"title": title, "command": cmd, **res})
+        row = {"title": title, "command": f"python -m maskxai.evaluate {args} --json", **res}
+        if sheet and errors_png is not None:
+            shown = sorted_mistakes(preds.mistakes)[:SHEET_FACES]
+            errors_png.unlink(missing_ok=True)
+            if shown:
+                contact_sheet(shown, lm.spec.labels, total=len(preds.mistakes)).save(errors_png)
+            row["error_sheet"] = {
+                "file": errors_png.name,
+                "shown": len(shown),
+                "mistakes": len(preds.mistakes),
+                "command": f"python -m maskxai.evaluate {args} --errors errors/{model}",
+            }
+        rows.append(row)
     return rows
 
 
@@ -53,22 +79,41 @@ def _pct(v: float | None) -> str:
 
 
 def results_table(rows: list[dict[str, Any]]) -> str:
-    head = (
-        "| data | n | accuracy % | "
-        + " | ".join(f"{DISPLAY_NAMES[k]} recall %" for k in LABELS)
-        + " | macro recall % |"
-    )
+    """The card's results: per row, accuracy and each recall as ``value % (k/n, low-high)``, and macro recall."""
+    head = "| data | n | accuracy | " + " | ".join(f"{DISPLAY_NAMES[k]} recall" for k in LABELS) + " | macro recall |"
     out = [head, "|---|---|---|---|---|---|---|"]
     for r in rows:
-        rec = " | ".join(_pct(r["per_class"][k]) for k in LABELS)
-        out.append(f"| {r['title']} | {r['n']} | {_pct(r['accuracy'])} | {rec} | {_pct(r['macro_recall'])} |")
+        ivs = r["intervals"]
+        rec = " | ".join(format_interval(ivs["per_class"][k]) for k in LABELS)
+        acc = format_interval(ivs["accuracy"])
+        out.append(f"| {r['title']} | {r['n']} | {acc} | {rec} | {_pct(r['macro_recall'])} % |")
     kinds = [
         f"- {r['title']}, recall within each `incorrect_kind`: "
-        + ", ".join(f"{k} {_pct(v['recall'])} % of {v['n']}" for k, v in r["per_kind"].items())
+        + ", ".join(f"{k} {format_interval(v['interval'])}" for k, v in r["per_kind"].items())
         for r in rows
         if r.get("per_kind")
     ]
-    return "\n".join(out + ([""] + kinds if kinds else []))
+    note = "Each value is followed by (recognised/faces, 95 % Wilson interval in %)."
+    return "\n".join(out + ["", note] + ([""] + kinds if kinds else []))
+
+
+def error_section(rows: list[dict[str, Any]]) -> str:
+    """The card's contact sheet of mistakes (from the row that has ``error_sheet``), or ``""``."""
+    row = next((r for r in rows if r.get("error_sheet")), None)
+    if row is None:
+        return ""
+    es = row["error_sheet"]
+    if not es["mistakes"]:
+        return f"### Mistakes\n\nNone on {row['title']} ({row['n']} faces).\n"
+    which = "All" if es["shown"] == es["mistakes"] else f"The {es['shown']} most confident"
+    return f"""### Mistakes
+
+{which} of the {es["mistakes"]} mistakes on {row["title"]} ({row["n"]} faces), most confident first:
+true label, predicted label and its probability, file name. Written by `{es["command"]}`
+(all of them, with `errors.csv` listing each file, box and probabilities).
+
+![mistakes on {row["title"]}]({es["file"]})
+"""
 
 
 def _mixture(config: dict[str, Any]) -> str:
@@ -156,6 +201,7 @@ Measured with `python -m maskxai.modelcard --model {model} --weights {weights.na
 Each row is rerun by:
 {cm}
 
+{error_section(rows)}
 Face Mask Detection has no official split: its images are split by a hash of the file name
 (`maskxai.data.split_of`: 20 % test, 10 % val), so no photo has faces in two splits.
 
@@ -202,10 +248,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--model", choices=list_models(), required=True)
     p.add_argument("--weights", type=Path, required=True)
     p.add_argument("--out", type=Path, default=None, help="default: checkpoints/")
+    p.add_argument("--data", type=Path, default=DATA, help="folder with the datasets (default: ../shared/data)")
     a = p.parse_args(argv)
-    rows = run_evals(a.model, a.weights)
     out = a.out or checkpoints_dir()
     out.mkdir(parents=True, exist_ok=True)
+    rows = run_evals(a.model, a.weights, a.data, errors_png=out / f"{a.model}_errors.png")
     (out / f"{a.model}.md").write_text(card(a.model, a.weights, rows))
     (out / f"{a.model}_eval.json").write_text(json.dumps(rows, indent=1))
     print(results_table(rows))

@@ -1,3 +1,4 @@
+import csv
 import dataclasses
 import json
 import os
@@ -11,7 +12,7 @@ import torch
 from PIL import Image
 
 from maskxai.data import Sample
-from maskxai.registry import get_spec
+from maskxai.registry import LABELS, get_spec
 from maskxai.trainset import Mixture, Source
 from maskxai.weights import save_weights
 
@@ -90,6 +91,8 @@ def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
             "--json",
             "--plot",
             str(tmp_path / "cm.png"),
+            "--errors",
+            str(tmp_path / "errors"),
         ],
         capture_output=True,
         text=True,
@@ -104,24 +107,145 @@ def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
     assert res["accuracy"] == sum(np.diag(res["confusion"])) / 9
     assert set(res["per_class"]) == {"correctly_masked", "incorrectly_masked", "not_masked"}
     assert "Mask worn correctly" in r.stdout and (tmp_path / "cm.png").stat().st_size > 1000
+    for i, lab in enumerate(("correctly_masked", "incorrectly_masked", "not_masked")):
+        k, n, low, high = res["intervals"]["per_class"][lab]
+        assert (k, n) == (res["confusion"][i][i], 3) and low <= k / n <= high
+    k, n, low, high = res["intervals"]["accuracy"]
+    assert (k, n) == (sum(np.diag(res["confusion"])), 9) and low <= res["accuracy"] <= high
+    assert f"accuracy{100 * k / n:>22.1f} %  ({k}/9, 95 % CI {100 * low:.1f}-{100 * high:.1f})" in r.stdout
+    # --errors: one row per mistake (off the diagonal), most confident first, and a sheet showing them
+    with (tmp_path / "errors" / "errors.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 9 - k and all(row["true"] != row["predicted"] for row in rows)
+    assert [float(row["probability"]) for row in rows] == sorted(
+        (float(row["probability"]) for row in rows), reverse=True
+    )
+    assert {Path(row["path"]).parent.name for row in rows} == {
+        lab for i, lab in enumerate(LABELS) if res["confusion"][i][i] < 3
+    }
+    assert rows and Image.open(tmp_path / "errors" / "errors_001.png").width > 112
 
 
 def test_evaluation_breaks_recall_down_by_kind_where_the_data_names_one():
     from maskxai.evaluate import per_kind, table
-    from maskxai.metrics import summarize
+    from maskxai.metrics import Interval, summarize, wilson
 
     inc = [Sample(Path(f"{i}.jpg"), "incorrectly_masked", kind="Nose_Mouth" if i < 4 else "Chin") for i in range(6)]
     samples = [Sample(Path("c.jpg"), "correctly_masked"), *inc]
     pred = [0, 0, 1, 1, 1, 1, 0]  # one Nose_Mouth of 4 and one Chin of 2 called "worn correctly"
     kinds = per_kind(samples, pred)
-    assert kinds == {"Chin": {"n": 2, "recall": 0.5}, "Nose_Mouth": {"n": 4, "recall": 0.75}}
+    assert kinds == {
+        "Chin": {"n": 2, "recall": 0.5, "interval": Interval(1, 2, *wilson(1, 2))},
+        "Nose_Mouth": {"n": 4, "recall": 0.75, "interval": Interval(3, 4, *wilson(3, 4))},
+    }
     res = {**summarize([s.target for s in samples], pred), "per_kind": kinds}
-    assert "Nose_Mouth" in table(res) and "50.0%" in table(res).split("by kind")[1]
+    text = table(res)
+    assert "Chin                      50.0 %  (1/2, 95 % CI 9.5-90.5)" in text.split("by kind")[1]
+    assert "Mask worn incorrectly     66.7 %  (4/6, 95 % CI 30.0-90.3)" in text
+    assert "No mask                      -    (no faces)" in text
     assert per_kind(samples[:1], pred[:1]) == {}  # no kinds: no breakdown
     from maskxai.modelcard import results_table
 
     card = results_table([{"title": "MFN test", **res}, {"title": "other", **summarize([0], [0])}])
-    assert card.endswith("- MFN test, recall within each `incorrect_kind`: Chin 50.0 % of 2, Nose_Mouth 75.0 % of 4")
+    assert card.endswith(
+        "- MFN test, recall within each `incorrect_kind`: "
+        "Chin 50.0 % (1/2, 9.5-90.5), Nose_Mouth 75.0 % (3/4, 30.1-95.4)"
+    )
+    # each recall (and the accuracy) as value % (k/n, low-high); no faces of a class: "-"
+    assert (
+        "| MFN test | 7 | 71.4 % (5/7, 35.9-91.8) | 100.0 % (1/1, 20.7-100.0) | 66.7 % (4/6, 30.0-90.3) | - | 83.3 % |"
+        in card
+    )
+
+
+def _tiny_weights(tmp_path: Path, tiny_spec) -> Path:
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(tiny_spec.build(), tiny_spec, weights)
+    return weights
+
+
+def _label_folders(tmp_path: Path, per_class: int = 3) -> Path:
+    """``<label>/`` folders of plain coloured faces (nothing for a detector to find)."""
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for lab in LABELS:
+        (data / lab).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (60, 70), tuple(int(c) for c in rng.integers(0, 255, 3))).save(data / lab / f"{i}.png")
+    return data
+
+
+@pytest.mark.parametrize("detect", [False, True])
+def test_errors_writes_sheets_and_csv_of_the_mistakes_only(tmp_path, tiny_spec, detect, capsys):
+    from maskxai.data import load_folder
+    from maskxai.evaluate import THUMB, main, predict, write_errors
+    from maskxai.weights import load_model
+
+    data, weights = _label_folders(tmp_path), _tiny_weights(tmp_path, tiny_spec)
+    out = tmp_path / "errs"
+    out.mkdir()
+    Image.new("RGB", (4, 4)).save(out / "errors_007.png")  # a sheet left by an earlier run: removed
+    argv = ["--model", tiny_spec.name, "--data", str(data), "--weights", str(weights), "--errors", str(out), "--json"]
+    main(argv + (["--detect-faces"] if detect else []))
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    m = np.array(res["confusion"])
+    wrong = int(m.sum() - np.trace(m))
+    assert wrong > 0  # an untrained model: most faces wrong
+    with (out / "errors.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == wrong and all(r["true"] != r["predicted"] for r in rows)
+    assert {(r["true"], r["predicted"]) for r in rows} == {
+        (LABELS[t], LABELS[q]) for t in range(3) for q in range(3) if t != q and m[t, q]
+    }
+    probs = [float(r["probability"]) for r in rows]
+    assert probs == sorted(probs, reverse=True) and all(p >= 1 / 3 for p in probs)
+    assert all(float(r[f"p_{r['predicted']}"]) == float(r["probability"]) for r in rows)
+    assert {r["face_found"] for r in rows} == {"False" if detect else "True"}
+    assert sorted(p.name for p in out.iterdir()) == ["errors.csv", "errors_001.png"]
+    sheet = Image.open(out / "errors_001.png")
+    assert sheet.width == min(8, wrong) * (THUMB + 4) + 4 and sheet.height > THUMB + 40
+    if detect:
+        assert res["faces_not_detected"] == 9
+
+    # More mistakes than fit a sheet: numbered sheets of per_sheet faces each
+    lm = load_model(tiny_spec.name, weights)
+    preds = predict(lm, load_folder(data), keep_mistakes=True, progress=False)
+    files = write_errors(preds.mistakes * 3, lm.spec.labels, out, per_sheet=4)
+    sheets = -(-3 * wrong // 4)
+    assert [p.name for p in files] == [f"errors_{i:03d}.png" for i in range(1, sheets + 1)] + ["errors.csv"]
+    with (out / "errors.csv").open() as f:
+        assert [r["sheet"] for r in csv.DictReader(f)][-1] == f"errors_{sheets:03d}.png"
+
+
+def test_errors_dir_that_cannot_be_written_is_a_clear_error(tmp_path, tiny_spec, capsys):
+    from maskxai.evaluate import main
+
+    (tmp_path / "file").write_text("not a folder")
+    argv = ["--model", tiny_spec.name, "--data", str(tmp_path), "--errors", str(tmp_path / "file" / "errs")]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--errors {tmp_path / 'file' / 'errs'} cannot be written" in err and "a folder you can write to" in err
+
+
+def test_model_card_shows_intervals_and_the_error_sheet(tmp_path, tiny_spec, monkeypatch):
+    import maskxai.modelcard as mc
+
+    _label_folders(tmp_path)  # tmp_path/data, the one row of EVALS below
+    weights = _tiny_weights(tmp_path, tiny_spec)
+    monkeypatch.setattr(mc, "EVALS", [("tiny folders", "data", None, 0, False, True)])
+    out = tmp_path / "card"
+    mc.main(["--model", tiny_spec.name, "--weights", str(weights), "--out", str(out), "--data", str(tmp_path)])
+    text = (out / f"{tiny_spec.name}.md").read_text()
+    (row,) = json.loads((out / f"{tiny_spec.name}_eval.json").read_text())
+    k, n, low, high = row["intervals"]["accuracy"]
+    assert f"| tiny folders | 9 | {100 * k / n:.1f} % ({k}/9, {100 * low:.1f}-{100 * high:.1f}) |" in text
+    es = row["error_sheet"]
+    assert es["mistakes"] == 9 - k and es["shown"] == es["mistakes"] and es["file"] == f"{tiny_spec.name}_errors.png"
+    assert f"![mistakes on tiny folders]({tiny_spec.name}_errors.png)" in text
+    assert f"--errors errors/{tiny_spec.name}`" in text and Image.open(out / es["file"]).width > 112
 
 
 def test_evaluate_cli_bad_data_is_a_clear_error(tmp_path):
