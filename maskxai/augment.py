@@ -12,7 +12,9 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
     """A random, label-preserving variant of a face crop, returned at ``size`` x ``size``.
 
     Small rotations, scale and position jitter, horizontal flip, colour, blur
-    (webcam focus and motion), low light and JPEG artefacts.
+    (webcam focus and motion), low light, harsh light (over-exposure, hard
+    side light), low resolution (faces of 24-96 px scaled up, as small faces
+    in group photos and video frames are), grayscale and JPEG artefacts.
     """
     img = img.convert("RGB")
     if rng.random() < 0.5:
@@ -31,7 +33,15 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
         img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.5, 1.4))
         img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.6, 1.4))
         img = ImageEnhance.Color(img).enhance(rng.uniform(0.3, 1.5))
-    if rng.random() < 0.1:
+    if rng.random() < 0.12:  # harsh light: blown highlights or a hard light from one side
+        a = np.asarray(img, dtype=np.float32)
+        if rng.random() < 0.5:
+            a = a * rng.uniform(1.3, 1.9) + rng.uniform(0, 30)
+        else:
+            ramp = np.linspace(rng.uniform(0.35, 0.7), rng.uniform(1.2, 1.6), a.shape[1], dtype=np.float32)
+            a = a * (ramp if rng.random() < 0.5 else ramp[::-1])[None, :, None]
+        img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if rng.random() < 0.2:
         img = img.convert("L").convert("RGB")
     r = rng.random()
     if r < 0.15:
@@ -42,6 +52,9 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
         a = np.asarray(img, dtype=np.float32) * rng.uniform(0.25, 0.6)
         a += rng.normal(0, rng.uniform(3, 10), a.shape)
         img = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
+    if rng.random() < 0.25:  # a small face: lose the detail, keep the size
+        low = int(rng.integers(24, 97))
+        img = img.resize((low, low), Image.Resampling.BILINEAR).resize((size, size), Image.Resampling.BILINEAR)
     if rng.random() < 0.4:
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=int(rng.integers(25, 90)))

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from .registry import LABELS
@@ -191,23 +192,52 @@ def check_readable(samples: Iterable[Sample]) -> None:
             raise ValueError(f"Cannot read image {s.path}: {exc}") from exc
 
 
-def landmarks_cache(paths: Sequence[Path], cache_file: Path) -> dict[str, list[list[float]]]:
-    """Five MTCNN landmarks of the largest face in each image, cached as JSON (resumable)."""
-    from tqdm import tqdm
+def landmarks_cache(
+    paths: Sequence[Path], cache_file: Path, batch: int = 32, min_face_px: int = 40
+) -> dict[str, list[list[float]]]:
+    """Five MTCNN landmarks of the largest face (probability >= 0.8) in each image, cached as JSON (resumable).
 
-    from .faces import DetectSettings, detect_faces
+    Images of one size are detected in batches, and faces under ``min_face_px`` are not searched for
+    (these are face crops: the face fills the image), which makes a first pass over Face Mask 12K's
+    5,400 unmasked crops take minutes instead of half an hour on 2 cores.
+    """
+    from facenet_pytorch import MTCNN
+    from tqdm import tqdm
 
     cache: dict[str, list[list[float]]] = {}
     if cache_file.is_file():
         cache = json.loads(cache_file.read_text())
     todo = [p for p in paths if str(p) not in cache]
-    settings = DetectSettings(min_confidence=0.8, min_face_px=0)
-    for i, p in enumerate(tqdm(todo, desc="landmarks", unit="img")):
+    mtcnn = MTCNN(keep_all=True, min_face_size=min_face_px, post_process=False, device="cpu")
+    by_size: dict[tuple[int, int], list[tuple[Path, Image.Image]]] = {}
+    bar = tqdm(total=len(todo), desc="landmarks", unit="img")
+
+    def flush(group: list[tuple[Path, Image.Image]]) -> None:
+        boxes, probs, lms = mtcnn.detect([im for _, im in group], landmarks=True)
+        for (p, _), b, pr, lm in zip(group, boxes, probs, lms):
+            best: list[list[float]] = []
+            if b is not None:
+                keep = [i for i in range(len(b)) if pr[i] is not None and pr[i] >= 0.8]
+                if keep:
+                    i = max(keep, key=lambda k: (b[k][2] - b[k][0]) * (b[k][3] - b[k][1]))
+                    best = np.asarray(lm[i], dtype=float).tolist()
+            cache[str(p)] = best
+        bar.update(len(group))
+        group.clear()
+
+    for i, p in enumerate(todo):
         with Image.open(p) as im:
-            faces = detect_faces(im.convert("RGB"), settings)
-        cache[str(p)] = faces[0].landmarks.tolist() if faces and faces[0].landmarks is not None else []
+            img = im.convert("RGB")
+        group = by_size.setdefault(img.size, [])
+        group.append((p, img))
+        if len(group) >= batch:
+            flush(group)
         if i % 500 == 499:
             _write_json(cache_file, cache)
+    for group in by_size.values():
+        if group:
+            flush(group)
+    bar.close()
     _write_json(cache_file, cache)
     return cache
 

@@ -21,12 +21,29 @@ from .data import Sample, load_manifest, load_voc, split_of
 from .faces import crop_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
 from .preprocess import to_input
+from .realmasks import PLACEMENTS as REAL_PLACEMENTS
+from .realmasks import pad_face, render_real_mask
 from .registry import LABELS, ModelSpec
 
 log = logging.getLogger(__name__)
 
-# Probability of each placement for a synthetic face: a third per class.
-PLACEMENT_P = {"correct": 1 / 3, "none": 1 / 3, "below_nose": 1 / 6, "chin": 1 / 12, "nose_mouth": 1 / 12}
+# Probability of each placement for a synthetic face: a third per class, all drawn masks by default.
+# ``real_*`` placements put a photographed mask template on the face (:mod:`maskxai.realmasks`), on the face
+# padded to the app's crop margin (``real_none``: padded, no mask, so padding says nothing about the label);
+# they are off unless ``--placements`` gives them a share (zero shares keep earlier runs' draws unchanged).
+PLACEMENT_P = {
+    "correct": 1 / 3,
+    "none": 1 / 3,
+    "below_nose": 1 / 6,
+    "chin": 1 / 12,
+    "nose_mouth": 1 / 12,
+    **{f"real_{k}": 0.0 for k in (*REAL_PLACEMENTS, "none")},
+}
+# A recipe for real-looking masks: most draws from templates, some drawn masks kept for variety.
+REAL_MIX = (
+    "correct=0.08,none=0.08,below_nose=0.04,chin=0.02,nose_mouth=0.02,"
+    "real_correct=0.25,real_none=0.25,real_below_nose=0.12,real_chin=0.06,real_nose_mouth=0.04,real_hanging=0.04"
+)
 
 
 # Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
@@ -69,6 +86,12 @@ def synth_sample(
     names = list(shares)
     w = np.array(list(shares.values()), dtype=np.float64)
     placement = names[rng.choice(len(names), p=w / w.sum())]
+    if placement.startswith("real_"):
+        kind = placement.removeprefix("real_")
+        padded, lm = pad_face(img, np.asarray(landmarks))
+        if kind == "none":
+            return padded, "not_masked"
+        return render_real_mask(padded, lm, kind, rng=rng), REAL_PLACEMENTS[kind]
     out = render_mask(img, np.asarray(landmarks), placement, rng=rng)
     return out, PLACEMENT_LABEL[placement]
 

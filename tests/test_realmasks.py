@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskxai.realmasks import PLACEMENTS, load_templates, pad_face, real_mask_coverage, render_real_mask
+
+# A frontal face 200 px wide: eyes, nose tip, mouth corners (as in test_masks), on a 260 x 300 canvas
+# so that masks pulled onto the chin or hanging from an ear stay in the picture.
+LM = np.array([[100, 100], [160, 100], [130, 135], [108, 160], [152, 160]], dtype=np.float64)
+NOSE_BRIDGE = (130, 112)
+NOSE_TIP = (130, 132)
+MOUTH = (130, 160)
+CHIN = (130, 195)
+EYE = (100, 100)
+SIZE = (260, 300)
+TEMPLATES = [t.name for t in load_templates() if t.view == "front"]
+
+EXPECT = {  # point -> covered?
+    "correct": {NOSE_TIP: True, MOUTH: True, CHIN: True, EYE: False},
+    "below_nose": {NOSE_TIP: False, NOSE_BRIDGE: False, MOUTH: True, CHIN: True, EYE: False},
+    "chin": {NOSE_TIP: False, MOUTH: False, CHIN: True, EYE: False},
+    "nose_mouth": {NOSE_TIP: True, MOUTH: True, EYE: False},
+    "hanging": {NOSE_TIP: False, MOUTH: False, EYE: False},
+}
+
+
+def test_every_placement_is_tested_and_labelled():
+    assert set(EXPECT) == set(PLACEMENTS)
+    assert PLACEMENTS["correct"] == "correctly_masked"
+    assert {PLACEMENTS[p] for p in PLACEMENTS if p != "correct"} == {"incorrectly_masked"}
+
+
+@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("placement", list(EXPECT))
+def test_each_placement_covers_what_it_should(placement, template):
+    for seed in range(4):
+        cov = real_mask_coverage(SIZE, LM, placement, template=template, rng=np.random.default_rng(seed))
+        assert cov.shape == (SIZE[1], SIZE[0]) and cov.min() >= 0 and cov.max() <= 1
+        for (x, y), covered in EXPECT[placement].items():
+            v = cov[y, x]
+            assert (v > 0.9) if covered else (v < 0.1), (placement, template, seed, (x, y), v)
+
+
+def test_nose_mouth_leaves_the_chin_out_and_hanging_shows_a_mask():
+    for seed in range(4):
+        nose_mouth = real_mask_coverage(SIZE, LM, "nose_mouth", template="surgical", rng=np.random.default_rng(seed))
+        assert nose_mouth[205, 130] < 0.1
+        hanging = real_mask_coverage(SIZE, LM, "hanging", template="surgical", rng=np.random.default_rng(seed))
+        assert hanging.sum() > 0.03 * hanging.size  # a visible mask beside the face
+
+
+def test_render_is_seeded_keeps_input_and_changes_the_mask_area():
+    face = Image.new("RGB", SIZE, (200, 160, 140))
+    before = face.tobytes()
+    a = render_real_mask(face, LM, "below_nose", rng=np.random.default_rng(1))
+    b = render_real_mask(face, LM, "below_nose", rng=np.random.default_rng(1))
+    assert face.tobytes() == before and a.tobytes() == b.tobytes() and a.mode == "RGB"
+    diff = np.abs(np.asarray(a, dtype=int) - np.asarray(face, dtype=int)).max(axis=2)
+    assert diff[MOUTH[1], MOUTH[0]] > 20 and diff[EYE[1], EYE[0]] <= 2
+
+
+def test_head_turn_picks_a_side_view():
+    turned = LM.copy()
+    turned[2, 0] -= 20  # nose tip towards the image's left
+    from maskxai.masks import FaceFrame
+    from maskxai.realmasks import _pick
+
+    views = {_pick(FaceFrame.from_landmarks(turned), None, np.random.default_rng(s)).view for s in range(10)}
+    assert views == {"left"}
+
+
+def test_pad_face_moves_landmarks_with_the_face():
+    face = Image.new("RGB", (100, 120), (10, 20, 30))
+    face.putpixel((50, 60), (255, 255, 255))
+    out, lm = pad_face(face, np.tile([[50.0, 60.0]], (5, 1)), margin=0.2)
+    assert out.size == (140, 168)
+    x, y = lm[0].round().astype(int)
+    assert out.getpixel((int(x), int(y))) == (255, 255, 255)
+
+
+def test_errors_name_the_choices():
+    face = Image.new("RGB", SIZE)
+    with pytest.raises(ValueError, match="unknown placement"):
+        render_real_mask(face, LM, "forehead")
+    with pytest.raises(ValueError, match="unknown template"):
+        render_real_mask(face, LM, "correct", template="velvet")
+    with pytest.raises(ValueError, match="face order"):
+        render_real_mask(face, LM[[3, 4, 2, 0, 1]], "correct")
+
+
+def test_training_draws_real_placements_with_their_labels():
+    from maskxai.trainset import synth_sample
+
+    face = Image.new("RGB", (200, 220), (200, 160, 140))
+    lm = LM - (30, 20)
+    labels = {
+        synth_sample(face, lm.tolist(), np.random.default_rng(s), {"real_chin": 1.0, "real_none": 1.0})[1]
+        for s in range(12)
+    }
+    assert labels == {"incorrectly_masked", "not_masked"}
+    img, lab = synth_sample(face, lm.tolist(), np.random.default_rng(0), {"real_none": 1.0})
+    assert lab == "not_masked" and img.size == (260, 286)  # padded like the app's crop margin
