@@ -21,6 +21,30 @@ DISPLAY_NAMES: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class TrainRecipe:
+    """How ``python -m maskxai.train`` trains a model when its options are left at their defaults.
+
+    The input size is the spec's ``input_size``: a model is trained at the size it is run at.
+
+    Attributes:
+        epochs: Epochs of a run.
+        samples_per_epoch: Draws from the training mixture per epoch.
+        threads: CPU threads (0: torch's default).
+        lr: Peak learning rate of AdamW (after warm-up, before the cosine decay).
+        pretrained: Builds the architecture from public pretrained weights with a ``num_classes``-way
+            head (downloads them; ``--pretrained``); ``None`` if there is no such start.
+        pretrained_name: What ``pretrained`` starts from, for people (e.g. the model card).
+    """
+
+    epochs: int = 10
+    samples_per_epoch: int = 12_000
+    threads: int = 0
+    lr: float = 2e-3
+    pretrained: Callable[[int], nn.Module] | None = None
+    pretrained_name: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """Everything the package needs to know about one classifier.
 
@@ -38,6 +62,7 @@ class ModelSpec:
         hub_repo: Default Hugging Face Hub repository of the weights.
         hub_revision: Pinned default revision on the Hub.
         license: License of the weights.
+        recipe: How to train it (:class:`TrainRecipe`).
     """
 
     name: str
@@ -53,6 +78,7 @@ class ModelSpec:
     hub_revision: str = "v1"
     license: str = "cc-by-nc-sa-4.0"
     notes: dict[str, str] = field(default_factory=dict)
+    recipe: TrainRecipe = field(default_factory=TrainRecipe)
 
     def build(self) -> nn.Module:
         """Return the untrained architecture with a ``len(labels)``-way head, in eval mode."""
@@ -119,6 +145,20 @@ def _inception_resnet_v1(num_classes: int) -> nn.Module:
     return InceptionResnetV1(pretrained=None, classify=True, num_classes=num_classes)
 
 
+def _resnet50_imagenet(num_classes: int) -> nn.Module:
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    m = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
+    m.fc = nn.Linear(m.fc.in_features, num_classes)
+    return m
+
+
+def _inception_resnet_v1_vggface2(num_classes: int) -> nn.Module:
+    from facenet_pytorch import InceptionResnetV1
+
+    return InceptionResnetV1(pretrained="vggface2", classify=True, num_classes=num_classes)
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # facenet-pytorch's fixed_image_standardization: (x*255 - 127.5) / 128.
@@ -135,6 +175,15 @@ register(
         std=IMAGENET_STD,
         cam_layers=("layer4", "layer3"),
         weights_file="resnet50.safetensors",
+        # The shipped weights' schedule: both runs fit ~90 min side by side on 2 cores.
+        recipe=TrainRecipe(
+            epochs=6,
+            samples_per_epoch=10_000,
+            threads=1,
+            lr=2e-3,
+            pretrained=_resnet50_imagenet,
+            pretrained_name="ImageNet-1k (torchvision IMAGENET1K_V2)",
+        ),
     )
 )
 register(
@@ -149,6 +198,14 @@ register(
         # third of real faces, block8 almost never but only 3x3 (`python -m maskxai.camlayers`, README).
         cam_layers=("mixed_6a", "block8", "repeat_2"),
         weights_file="inception_resnet_v1.safetensors",
+        recipe=TrainRecipe(
+            epochs=8,
+            samples_per_epoch=12_000,
+            threads=1,
+            lr=2e-3,
+            pretrained=_inception_resnet_v1_vggface2,
+            pretrained_name="VGGFace2 (facenet-pytorch)",
+        ),
     )
 )
 

@@ -1,9 +1,15 @@
 """Train a mask classifier: ``python -m maskxai.train --model resnet50``.
 
-The defaults reproduce the shipped weights. Training resumes from
+The defaults reproduce the shipped weights: options left at 0 (epochs, draws
+per epoch, threads, learning rate) come from the model's ``TrainRecipe`` in
+the registry, as does the ``--pretrained`` start. Training resumes from
 ``<out>/last.pt`` when it exists; per-epoch loss and validation accuracy go to
 ``<out>/log.jsonl``; the best epoch is written as safetensors to
 ``<out>/best.safetensors`` (copy it to ``checkpoints/`` to ship it).
+
+:func:`train` reads top to bottom: data, model, optimiser and schedule,
+resume, loss, then per epoch the training pass, validation and saving; each
+step is a small function below it.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import landmarks_cache, load_manifest
-from .distill import DistillLoss, load_teacher
+from .distill import DistillLoss, Teacher, load_teacher
+from .metrics import summarize
 from .preprocess import to_input
 from .registry import ModelSpec, get_spec, list_models
 from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources
@@ -39,18 +46,18 @@ class TrainConfig:
     data: str = str(REPO_ROOT.parent / "shared" / "data")
     landmarks: str = str(REPO_ROOT / ".cache" / "landmarks_12k.json")
     out: str = ""  # default: runs/<model>
-    epochs: int = 0  # 0: the model's recipe (RECIPES)
+    epochs: int = 0  # 0: the model's recipe (ModelSpec.recipe)
     samples_per_epoch: int = 0  # 0: the model's recipe
     batch_size: int = 32
-    lr: float = 2e-3
+    lr: float = 0.0  # 0: the model's recipe
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     warmup_steps: int = 200
     bf16: bool = True
-    threads: int = 0  # 0: torch's default
+    threads: int = 0  # 0: the model's recipe (whose 0 is torch's default)
     workers: int = 0
     seed: int = 0
-    pretrained: bool = False  # ImageNet / VGGFace2 start: needs the internet
+    pretrained: bool = False  # the recipe's public pretrained start (ImageNet / VGGFace2): needs the internet
     init: str = ""  # start from these weights (a .safetensors of ours), e.g. to continue a finished run
     mix: str = ""  # source weights of the mixture, e.g. "maskedface-net=0.3,face-mask-detection=0.35"
     placements: str = ""  # shares of the synthetic mask placements, e.g. "nose_mouth=0.15" (others kept)
@@ -62,17 +69,18 @@ class TrainConfig:
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
 
 
-# The schedules of the shipped weights, per model (both runs fit ~90 min side by side on 2 cores).
-RECIPES: dict[str, dict[str, int]] = {
-    "resnet50": {"epochs": 6, "samples_per_epoch": 10_000, "threads": 1},
-    "inception_resnet_v1": {"epochs": 8, "samples_per_epoch": 12_000, "threads": 1},
-}
+# The TrainConfig fields that a model's TrainRecipe fills in when they are left at 0.
+RECIPE_FIELDS = ("epochs", "samples_per_epoch", "threads", "lr")
 
 
 def with_recipe(cfg: TrainConfig) -> TrainConfig:
-    """Fill the fields left at 0 from the model's recipe."""
-    recipe = RECIPES.get(cfg.model, {"epochs": 10, "samples_per_epoch": 12_000, "threads": 0})
-    changes: dict[str, Any] = {k: v for k, v in recipe.items() if not getattr(cfg, k)}
+    """``cfg`` with the fields left at 0 (:data:`RECIPE_FIELDS`) taken from its model's :class:`TrainRecipe`.
+
+    Raises:
+        ValueError: If ``cfg.model`` is not registered (the message lists the models there are).
+    """
+    recipe = get_spec(cfg.model).recipe
+    changes: dict[str, Any] = {k: getattr(recipe, k) for k in RECIPE_FIELDS if not getattr(cfg, k)}
     return dataclasses.replace(cfg, **changes)
 
 
@@ -181,20 +189,18 @@ def command_of(config: dict[str, Any]) -> str:
 
 
 def build(spec: ModelSpec, pretrained: bool) -> nn.Module:
-    """The architecture, optionally starting from public pretrained weights (downloads them)."""
+    """The architecture, optionally from the public pretrained weights its recipe names (downloads them).
+
+    Raises:
+        ValueError: If ``pretrained`` is asked for a model whose recipe has no pretrained start.
+    """
     if not pretrained:
         return spec.build()
-    if spec.name == "resnet50":
-        from torchvision.models import ResNet50_Weights, resnet50
-
-        m = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
-        m.fc = nn.Linear(m.fc.in_features, len(spec.labels))
-        return m
-    if spec.name == "inception_resnet_v1":
-        from facenet_pytorch import InceptionResnetV1
-
-        return InceptionResnetV1(pretrained="vggface2", classify=True, num_classes=len(spec.labels))
-    raise ValueError(f"no pretrained start is known for {spec.name}; train without --pretrained")
+    if spec.recipe.pretrained is None:
+        raise ValueError(
+            f"no pretrained start is known for {spec.name} (its TrainRecipe has none); train without --pretrained"
+        )
+    return spec.recipe.pretrained(len(spec.labels))
 
 
 @torch.no_grad()
@@ -249,17 +255,47 @@ def train_one_epoch(
 
 def train(cfg: TrainConfig) -> Path:
     """Run (or resume) training; return the path of the best weights."""
-    from .metrics import summarize
-
     cfg = with_recipe(cfg)
     spec = get_spec(cfg.model)
     out = Path(cfg.out or REPO_ROOT / "runs" / cfg.model)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    data = Path(cfg.data)
-    lm = Path(cfg.landmarks)
+    torch.manual_seed(cfg.seed)  # the steps below draw from torch's generator in this order: keep it
+
+    ds, val = load_data(cfg, spec)
+    model, prior_runs = init_model(cfg, spec)
+    opt, sched = make_optimizer(cfg, model)
+    state = resume(out / "last.pt", cfg, model, opt, sched)
+    lossf, teacher = make_loss(cfg, spec)
+
+    for epoch in range(state.epoch, cfg.epochs):
+        t0 = time.time()
+        ds.epoch = epoch
+        losses = train_one_epoch(
+            model, loader_of(ds, cfg), opt, sched, lossf, cfg.bf16, f"epoch {epoch + 1}/{cfg.epochs}", teacher
+        )
+        results = validate(model, spec, val, cfg.bf16)
+        score = selection_score(results, cfg.select)
+        state.elapsed += time.time() - t0
+        row = log_epoch(out / "log.jsonl", epoch, losses, score, results, state.elapsed)
+        if score > state.best:
+            state.best = score
+            save_kept(model, spec, out / "best.safetensors", cfg, prior_runs, row)
+        state.epoch = epoch + 1
+        save_checkpoint(out / "last.pt", model, opt, sched, state, cfg)
+        if cfg.time_budget_min and state.elapsed / 60 >= cfg.time_budget_min:
+            print(f"time budget of {cfg.time_budget_min} min reached after epoch {epoch + 1}")
+            break
+    return out / "best.safetensors"
+
+
+# -- data ---------------------------------------------------------------------------------------------------------
+
+
+def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, list]]:
+    """The training mixture (``cfg.samples_per_epoch`` draws an epoch) and the fixed validation sets."""
+    data, lm = Path(cfg.data), Path(cfg.landmarks)
     # Always called: the cache is resumable, so an interrupted first pass is completed, not taken as whole.
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
@@ -267,91 +303,155 @@ def train(cfg: TrainConfig) -> Path:
     ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed)
     val = fixed_eval_set(data, lm, "val")
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
+    return ds, val
+
+
+def loader_of(ds: Mixture, cfg: TrainConfig) -> torch.utils.data.DataLoader:
+    """Batches of the epoch ``ds.epoch`` in draw order (the draws are already random and seeded)."""
+    return torch.utils.data.DataLoader(
+        ds, batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers, drop_last=True, persistent_workers=False
+    )
+
+
+# -- model --------------------------------------------------------------------------------------------------------
+
+
+def init_model(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, list[dict[str, Any]]]:
+    """The model to train: from scratch, the recipe's pretrained start, or the ``--init`` weights.
+
+    Returns:
+        The model (channels-last), and the runs behind the ``--init`` weights, oldest first.
+    """
     model = build(spec, cfg.pretrained)
-    prior_runs: list[dict[str, Any]] = []  # the runs behind the --init weights, oldest first
+    prior_runs: list[dict[str, Any]] = []
     if cfg.init:
         prior_runs = runs_of(load_state(model, Path(cfg.init), spec))
         print(f"starting from {cfg.init}")
-    model = model.to(memory_format=torch.channels_last)
+    return model.to(memory_format=torch.channels_last), prior_runs
+
+
+# -- optimiser and schedule ---------------------------------------------------------------------------------------
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Share of ``cfg.lr`` at ``step``: linear warm-up over ``cfg.warmup_steps``, then cosine down to 2 %."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    total = math.ceil(cfg.samples_per_epoch / cfg.batch_size) * cfg.epochs
+    t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def make_optimizer(
+    cfg: TrainConfig, model: nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW at ``cfg.lr`` with weight decay, and its per-step :func:`lr_factor` schedule."""
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(cfg.samples_per_epoch / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    return opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda step: lr_factor(step, cfg))
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
-        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    start_epoch, best, elapsed = 0, -1.0, 0.0
-    last = out / "last.pt"
-    if last.is_file():
-        ck = torch.load(last, map_location="cpu", weights_only=False)
-        if ck["config"]["model"] != cfg.model:
-            raise ValueError(f"{last} is a {ck['config']['model']} run; use another --out")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        start_epoch, best, elapsed = ck["epoch"] + 1, ck["best"], ck.get("elapsed", 0.0)
-        print(f"resumed from {last} at epoch {start_epoch}")
-    teacher = None
-    lossf: nn.Module = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    if cfg.teacher:
-        teacher = load_teacher(cfg.teacher, spec, bf16=cfg.bf16)
-        lossf = DistillLoss(cfg.distill_weight, cfg.distill_temp, cfg.label_smoothing)
-        print(f"distilling from {cfg.teacher} ({teacher.spec.name}), weight {cfg.distill_weight}, T {cfg.distill_temp}")
-    for epoch in range(start_epoch, cfg.epochs):
-        t0 = time.time()
-        ds.epoch = epoch
-        loader = torch.utils.data.DataLoader(
-            ds,
-            batch_size=cfg.batch_size,
-            shuffle=False,
-            num_workers=cfg.workers,
-            drop_last=True,
-            persistent_workers=False,
-        )
-        losses = train_one_epoch(
-            model, loader, opt, sched, lossf, cfg.bf16, desc=f"epoch {epoch + 1}/{cfg.epochs}", teacher=teacher
-        )
-        results = {}
-        for name, items in val.items():
-            yt, yp = evaluate_images(model, spec, items, bf16=cfg.bf16)
-            results[name] = summarize(yt, yp)
-        score = selection_score(results, cfg.select)
-        elapsed += time.time() - t0
-        row = {
-            "epoch": epoch + 1,
-            "loss": float(np.mean(losses)),
-            "val_score": score,
-            "minutes": elapsed / 60,
-            **{f"val_{k}_acc": round(r["accuracy"], 4) for k, r in results.items()},
-            **{f"val_{k}_macro_recall": round(r["macro_recall"], 4) for k, r in results.items()},
-        }
-        with (out / "log.jsonl").open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(json.dumps(row))
-        if score > best:
-            best = score
-            save_kept(model, spec, out / "best.safetensors", cfg, prior_runs, row)
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "epoch": epoch,
-                "best": best,
-                "elapsed": elapsed,
-                "config": dataclasses.asdict(cfg),
-            },
-            out / "last.tmp",
-        )
-        (out / "last.tmp").replace(last)
-        if cfg.time_budget_min and elapsed / 60 >= cfg.time_budget_min:
-            print(f"time budget of {cfg.time_budget_min} min reached after epoch {epoch + 1}")
-            break
-    return out / "best.safetensors"
+# -- resume -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunState:
+    """Where a run stands: the next epoch to train, the best selection score so far, seconds trained."""
+
+    epoch: int = 0
+    best: float = -1.0
+    elapsed: float = 0.0
+
+
+def resume(
+    last: Path,
+    cfg: TrainConfig,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+) -> RunState:
+    """Load ``last`` (``<out>/last.pt``) into the model, optimiser and schedule if it exists.
+
+    Raises:
+        ValueError: If ``last`` belongs to a run of another model.
+    """
+    if not last.is_file():
+        return RunState()
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    if ck["config"]["model"] != cfg.model:
+        raise ValueError(f"{last} is a {ck['config']['model']} run; use another --out")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["opt"])
+    sched.load_state_dict(ck["sched"])
+    state = RunState(ck["epoch"] + 1, ck["best"], ck.get("elapsed", 0.0))
+    print(f"resumed from {last} at epoch {state.epoch}")
+    return state
+
+
+# -- loss ---------------------------------------------------------------------------------------------------------
+
+
+def make_loss(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, Teacher | None]:
+    """Label-smoothed cross-entropy, or with ``--teacher`` the :class:`DistillLoss` and the frozen teacher."""
+    if not cfg.teacher:
+        return nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), None
+    teacher = load_teacher(cfg.teacher, spec, bf16=cfg.bf16)
+    print(f"distilling from {cfg.teacher} ({teacher.spec.name}), weight {cfg.distill_weight}, T {cfg.distill_temp}")
+    return DistillLoss(cfg.distill_weight, cfg.distill_temp, cfg.label_smoothing), teacher
+
+
+# -- validation ---------------------------------------------------------------------------------------------------
+
+
+def validate(model: nn.Module, spec: ModelSpec, val: dict[str, list], bf16: bool = False) -> dict[str, dict[str, Any]]:
+    """:func:`~maskxai.metrics.summarize` of the model on each validation set."""
+    return {name: summarize(*evaluate_images(model, spec, items, bf16=bf16)) for name, items in val.items()}
+
+
+def log_epoch(
+    path: Path, epoch: int, losses: list[float], score: float, results: dict[str, dict[str, Any]], elapsed: float
+) -> dict[str, Any]:
+    """The epoch's row (mean loss, selection score, minutes so far, each val set's accuracy and macro recall),
+    appended to ``path`` as a JSON line and printed; returned for the weights' metadata."""
+    row = {
+        "epoch": epoch + 1,
+        "loss": float(np.mean(losses)),
+        "val_score": score,
+        "minutes": elapsed / 60,
+        **{f"val_{k}_acc": round(r["accuracy"], 4) for k, r in results.items()},
+        **{f"val_{k}_macro_recall": round(r["macro_recall"], 4) for k, r in results.items()},
+    }
+    with path.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(json.dumps(row))
+    return row
+
+
+# -- saving -------------------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(
+    last: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    state: RunState,
+    cfg: TrainConfig,
+) -> None:
+    """Write everything :func:`resume` needs to ``last``, atomically (a killed run leaves the previous one)."""
+    tmp = last.with_suffix(".tmp")
+    torch.save(
+        {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "epoch": state.epoch - 1,  # the last epoch finished, 0-based
+            "best": state.best,
+            "elapsed": state.elapsed,
+            "config": dataclasses.asdict(cfg),
+        },
+        tmp,
+    )
+    tmp.replace(last)
 
 
 def save_kept(

@@ -37,3 +37,45 @@ def test_inception_uses_facenet_normalisation():
 
     x = torch.full((1, 3, 4, 4), 127.5 / 255)
     assert torch.allclose(normalize(x, spec), torch.zeros_like(x), atol=1e-6)
+
+
+def test_both_models_carry_their_training_recipe():
+    for name, epochs, draws in (("resnet50", 6, 10_000), ("inception_resnet_v1", 8, 12_000)):
+        r = get_spec(name).recipe
+        assert (r.epochs, r.samples_per_epoch, r.threads, r.lr) == (epochs, draws, 1, 2e-3)
+        assert callable(r.pretrained) and r.pretrained_name
+
+
+def test_the_recipe_is_read_from_the_spec(tiny_spec, monkeypatch):
+    """A model registered with its own recipe gets it from with_recipe and --pretrained, with no code for it."""
+    import dataclasses
+
+    from torch import nn
+
+    from maskxai import registry
+    from maskxai.train import TrainConfig, build, command_of, with_recipe
+
+    started = []
+
+    def pretrained(num_classes: int) -> nn.Module:
+        started.append(num_classes)
+        return nn.Linear(4, num_classes)
+
+    recipe = registry.TrainRecipe(epochs=3, samples_per_epoch=48, threads=2, lr=5e-4, pretrained=pretrained)
+    spec = dataclasses.replace(tiny_spec, name="tiny_recipe_cnn", recipe=recipe)
+    monkeypatch.setitem(registry._REGISTRY, spec.name, spec)  # registered for this test only
+
+    cfg = with_recipe(TrainConfig(model=spec.name))
+    assert (cfg.epochs, cfg.samples_per_epoch, cfg.threads, cfg.lr) == (3, 48, 2, 5e-4)
+    assert with_recipe(TrainConfig(model=spec.name, epochs=5, lr=1e-2)).epochs == 5  # given options win
+    assert with_recipe(TrainConfig(model=spec.name, epochs=5, lr=1e-2)).lr == 1e-2
+    # the recipe is what a bare command means; another model's recipe is not
+    assert command_of(dataclasses.asdict(cfg)) == "python -m maskxai.train --model tiny_recipe_cnn"
+    other = dataclasses.asdict(with_recipe(TrainConfig(model="resnet50")))
+    assert command_of({**other, "model": spec.name}) == (
+        "python -m maskxai.train --model tiny_recipe_cnn --epochs 6 --samples-per-epoch 10000 --lr 0.002 --threads 1"
+    )
+    assert isinstance(build(spec, pretrained=True), nn.Linear) and started == [3]
+    assert not isinstance(build(spec, pretrained=False), nn.Linear)
+    with pytest.raises(ValueError, match="no pretrained start is known for tiny_test_cnn.*without --pretrained"):
+        build(tiny_spec, pretrained=True)
