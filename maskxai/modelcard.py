@@ -131,7 +131,7 @@ def training_runs(meta: dict[str, Any]) -> str:
         minutes = run.get("minutes")
         start = "from scratch" if not cfg.get("init") else f"from run {k - 1}'s kept weights (`--init`)"
         if cfg.get("pretrained"):
-            start = "from public pretrained weights"
+            start = f"from public pretrained weights ({get_spec(cfg['model']).recipe.pretrained_name or 'its recipe'})"
         lines.append(
             f"- Run {k}, {start}: `{command_of(cfg)}`. {cfg.get('epochs')} epochs of {cfg.get('samples_per_epoch')} "
             f"draws, batch {cfg.get('batch_size')}, AdamW (lr {cfg.get('lr')}, "

@@ -403,6 +403,16 @@ def test_command_of_a_recipe_run_is_the_bare_command():
     )
 
 
+def test_card_names_the_pretrained_start_of_the_models_recipe():
+    from maskxai.modelcard import training_runs
+    from maskxai.train import TrainConfig, with_recipe
+
+    cfg = dataclasses.asdict(with_recipe(TrainConfig(model="resnet50", pretrained=True)))
+    text = training_runs({"extra": {"config": cfg, "epoch": 4}})
+    assert "Run 1, from public pretrained weights (ImageNet-1k (torchvision IMAGENET1K_V2)): " in text
+    assert "`python -m maskxai.train --model resnet50 --pretrained`. 6 epochs of 10000 draws" in text
+
+
 def test_selection_score_averages_the_named_val_sets_and_rejects_others():
     from maskxai.train import selection_score
 
