@@ -7,7 +7,9 @@ is here; everything it computes lives in the ``maskxai`` package.
 from __future__ import annotations
 
 import argparse
+import base64
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -19,7 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from maskxai.explain import BASELINES, MAX_STEPS, MIN_STEPS
 from maskxai.faces import DetectSettings
-from maskxai.images import ImageError, load_image
+from maskxai.images import ImageError, load_image, open_image
 from maskxai.pipeline import FaceResult, explain, face_crop, find_faces, get_model
 from maskxai.registry import DISPLAY_NAMES, get_spec, list_models
 from maskxai.render import draw_faces, figure, paste_map
@@ -48,17 +50,48 @@ HOW_TO_READ = """
 
 
 class PhotoInput(gr.Image):
-    """``gr.Image`` whose upload errors reach the user as a sentence, not a traceback."""
+    """``gr.Image`` whose upload errors reach the user as a sentence, not a traceback.
+
+    The upload's header is read first (no pixels), so a file that is not an image of an accepted format,
+    or that declares more than ``maskxai.images.MAX_MEGAPIXELS``, is refused before Gradio opens it.
+    """
 
     is_template = True  # same front-end component as gr.Image
 
     def preprocess(self, payload: Any) -> Any:
         try:
+            path, url = getattr(payload, "path", None), getattr(payload, "url", None) or ""
+            if path:
+                open_image(path).close()
+            elif url.startswith("data:"):  # a base64 snapshot, which Gradio would decode in full
+                open_image(base64.b64decode(url.partition(",")[2])).close()
             return super().preprocess(payload)
-        except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        except ImageError as exc:
+            raise gr.Error(str(exc)) from exc
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
             raise gr.Error(
                 "This file is not an image we can read. Upload a photo (JPEG, PNG, WebP, BMP, GIF or TIFF)."
             ) from exc
+
+
+class NumberSlider(gr.Slider):
+    """``gr.Slider`` that answers a value that is not a number in its range with a sentence naming the setting.
+
+    (``gr.Slider`` compares the raw value with its bounds, so ``'abc'`` through the API was a TypeError.)
+    """
+
+    is_template = True  # same front-end component as gr.Slider
+
+    def preprocess(self, payload: Any) -> Any:
+        try:
+            value = float(payload)
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
+        if isinstance(payload, bool) or not math.isfinite(value) or not self.minimum <= value <= self.maximum:
+            raise gr.Error(
+                f"{self.label} must be a number from {self.minimum:g} to {self.maximum:g} (got {payload!r})."
+            )
+        return super().preprocess(value)
 
 
 def model_status(name: str) -> str:
@@ -80,6 +113,29 @@ def blank_cam_message(layer: str, layers: tuple[str, ...]) -> str:
 
 def _face_choices(faces: list[FaceResult]) -> list[tuple[str, str]]:
     return [(f.tag(), str(f.index)) for f in faces if not f.too_small]
+
+
+def choose_face(faces: list[FaceResult], face_choice: str | float | None) -> FaceResult:
+    """The face numbered ``face_choice`` (default: the largest judged one); an error listing the faces otherwise."""
+    judged = [f for f in faces if not f.too_small]
+    if face_choice is None or str(face_choice).strip() == "":
+        return judged[0]
+    text = str(face_choice).strip()
+    try:
+        number = float(text)
+        text = str(int(number)) if number.is_integer() else text
+    except (ValueError, OverflowError):
+        pass
+    found = next((f for f in faces if str(f.index) == text), None)
+    listed = ", ".join(f"{f.index} ({f.tag().split(' ', 1)[1]})" for f in judged)
+    if found is not None and found.too_small:
+        raise gr.Error(f"Face {text} is too small to judge (under 40 pixels). Choose one of the faces: {listed}.")
+    if found is None:
+        raise gr.Error(
+            f"There is no face {face_choice!r} in this photo. Choose one of the faces by its number: {listed} "
+            "(or leave the face empty for the largest)."
+        )
+    return found
 
 
 def run_explain(
@@ -105,7 +161,10 @@ def run_explain(
     if baseline not in BASELINES:
         raise gr.Error(f"Unknown IG baseline {baseline!r}. Choose one of: {', '.join(BASELINES)}.")
     if layer and layer not in spec.cam_layers:
-        layer = None  # the dropdown still shows the previous model's layers
+        raise gr.Error(
+            f"{spec.title} has no Grad-CAM layer {layer!r}. Choose one of: {', '.join(spec.cam_layers)} "
+            "(or leave it empty for the default)."
+        )
     try:
         photo = load_image(image)
     except ImageError as exc:
@@ -137,7 +196,7 @@ def run_explain(
             gr.update(choices=[], value=None),
         )
         return
-    chosen = next((f for f in judged if str(f.index) == str(face_choice)), judged[0])
+    chosen = choose_face(faces, face_choice)
     label = {DISPLAY_NAMES[k]: v for k, v in (chosen.probabilities or {}).items()}
     crop = face_crop(photo, chosen)
     opacity = float(opacity)
@@ -201,7 +260,7 @@ def build_demo() -> gr.Blocks:
                     height=320,
                 )
                 with gr.Row():
-                    steps = gr.Slider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="IG steps")
+                    steps = NumberSlider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="IG steps")
                     baseline = gr.Dropdown(list(BASELINES), value="black", label="IG baseline")
                 face = gr.Dropdown(
                     [],
@@ -211,10 +270,12 @@ def build_demo() -> gr.Blocks:
                 )
                 whole = gr.Checkbox(False, label="Treat the whole image as one face (skip face detection)")
                 with gr.Accordion("More settings", open=False):
-                    layer = gr.Dropdown(list(spec.cam_layers), value=spec.cam_layers[0], label="Grad-CAM layer")
-                    opacity = gr.Slider(0.1, 1.0, value=0.6, step=0.05, label="Overlay opacity")
-                    min_conf = gr.Slider(0.5, 0.99, value=0.9, step=0.01, label="Face detection confidence")
-                    max_faces = gr.Slider(1, 50, value=20, step=1, label="Maximum faces")
+                    layer = gr.Dropdown(  # any model's layers through the API: run_explain checks them
+                        list(spec.cam_layers), value=spec.cam_layers[0], label="Grad-CAM layer", allow_custom_value=True
+                    )
+                    opacity = NumberSlider(0.1, 1.0, value=0.6, step=0.05, label="Overlay opacity")
+                    min_conf = NumberSlider(0.5, 0.99, value=0.9, step=0.01, label="Face detection confidence")
+                    max_faces = NumberSlider(1, 50, value=20, step=1, label="Maximum faces")
                 button = gr.Button("Explain", variant="primary")
                 if EXAMPLES:
                     gr.Examples(EXAMPLES, inputs=[image], label="Examples (made by maskxai's mask renderer)")
