@@ -2,8 +2,9 @@
 
 ``python -m maskxai.examples`` writes ``examples/*.jpg``: skimage's astronaut
 (Eileen Collins, NASA, public domain) and matplotlib's Grace Hopper (US Navy,
-public domain), each with a synthetic mask per class, and a group photo
-composed of them. Nothing comes from the training data.
+public domain), each with a photographed mask template warped onto the face
+(:mod:`maskxai.realmasks`) per class, and a group photo composed of them.
+Nothing comes from the training data.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from .faces import DetectSettings, detect_faces
-from .masks import render_mask
+from .realmasks import render_real_mask
 
 OUT = Path(__file__).resolve().parent.parent / "examples"
 
@@ -62,8 +63,9 @@ def make_examples(out: Path = OUT, seed: int = 7) -> list[Path]:
     variants: dict[str, Image.Image] = {}
     for name, img in faces.items():
         lm = landmarks(img)
-        for placement, style in (("correct", "surgical"), ("below_nose", "cloth"), ("chin", "ffp2"), ("none", None)):
-            variants[f"{name}_{placement}"] = render_mask(img, lm, placement, style=style, rng=rng)
+        variants[f"{name}_none"] = img
+        for placement, template in (("correct", "surgical_blue"), ("below_nose", "cloth"), ("chin", "KN95")):
+            variants[f"{name}_{placement}"] = render_real_mask(img, lm, placement, template=template, rng=rng)
     for key in ("astronaut_correct", "hopper_below_nose", "astronaut_none", "hopper_chin"):
         p = out / f"{key}.jpg"
         variants[key].save(p, quality=92)
