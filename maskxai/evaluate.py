@@ -68,7 +68,7 @@ def face_for(sample: Sample, detect: bool, settings: DetectSettings) -> tuple[Im
 THUMB = 112  # side of a face on a contact sheet, pixels
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Mistake:
     """A face the model got wrong: the sample, the model's probabilities and what it saw (``THUMB`` px)."""
 
@@ -114,6 +114,9 @@ def predict(
         batch: Faces per forward pass.
         progress: Show a progress bar on stderr.
         keep_mistakes: Keep a thumbnail of each misclassified face (for :func:`write_errors`).
+
+    Returns:
+        The probabilities, whether each face was found (always with ``detect`` off) and the mistakes.
     """
     settings = DetectSettings(min_face_px=0, min_confidence=0.8)
     probs, found, mistakes = [], [], []
