@@ -213,7 +213,11 @@ def landmarks_cache(
     bar = tqdm(total=len(todo), desc="landmarks", unit="img")
 
     def flush(group: list[tuple[Path, Image.Image]]) -> None:
-        boxes, probs, lms = mtcnn.detect([im for _, im in group], landmarks=True)
+        try:
+            boxes, probs, lms = mtcnn.detect([im for _, im in group], landmarks=True)
+        except ValueError:  # facenet-pytorch 2.5.3 fails on a batch in which no stage finds any face
+            found = [_detect_one(mtcnn, im) for _, im in group]
+            boxes, probs, lms = ([f[k] for f in found] for k in range(3))
         for (p, _), b, pr, lm in zip(group, boxes, probs, lms):
             best: list[list[float]] = []
             if b is not None:
@@ -240,6 +244,14 @@ def landmarks_cache(
     bar.close()
     _write_json(cache_file, cache)
     return cache
+
+
+def _detect_one(mtcnn, img: Image.Image) -> tuple:  # type: ignore[no-untyped-def]
+    """MTCNN's ``detect`` on one image, with (None, None, None) where it finds nothing at some stage."""
+    try:
+        return mtcnn.detect(img, landmarks=True)
+    except ValueError:
+        return None, None, None
 
 
 def _write_json(path: Path, obj: object) -> None:

@@ -179,9 +179,17 @@ def fixed_eval_set(
     for src in standard_sources(data_root, landmarks_file, split):
         items: list[tuple[Image.Image, int]] = []
         if src.synthetic is not None:
+            real: list[tuple[Image.Image, int]] = []
+            real_shares = {k: v for k, v in PLACEMENT_P.items() if not k.startswith("real_")}
+            real_shares = {f"real_{k}": v for k, v in real_shares.items()}
             for i, s in enumerate(src.items[:n_synth]):
-                img, lab = synth_sample(load_face(s), src.synthetic[str(s.path)], np.random.default_rng([99, i]))
+                face, lm = load_face(s), src.synthetic[str(s.path)]
+                img, lab = synth_sample(face, lm, np.random.default_rng([99, i]))
                 items.append((img, LABELS.index(lab)))
+                img, lab = synth_sample(face, lm, np.random.default_rng([98, i]), real_shares)
+                real.append((img, LABELS.index(lab)))
+            # The same faces with photographed mask templates (real_* placements, a third per class).
+            out["synthetic-real"] = real
         else:
             pool = list(src.items)
             if src.name == "face-mask-12k":
