@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from maskxai.explain import BASELINES, MAX_STEPS, MIN_STEPS
 from maskxai.faces import DetectSettings
 from maskxai.images import ImageError, load_image, open_image
+from maskxai.memory import releasing_memory, tune_allocator
 from maskxai.pipeline import FaceResult, explain, face_crop, find_faces, get_model
 from maskxai.registry import DISPLAY_NAMES, get_spec, list_models
 from maskxai.render import draw_faces, figure, paste_map
@@ -30,6 +32,15 @@ log = logging.getLogger("maskxai.app")
 HERE = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (HERE / "examples").glob("*.jpg"))
 DEFAULT_MODEL = os.environ.get("MASKXAI_MODEL", "inception_resnet_v1")  # the more accurate one
+QUEUE_SIZE = 16
+"""Requests waiting at most; beyond it a visitor is told the app is busy. At 3-5 s per explanation on 2 cores,
+16 waiting is about a minute's wait."""
+CONCURRENCY = 1
+"""Explanations computed at once. One uses every core; two at once are each about half as fast and hold two
+sets of IG activations in memory."""
+CACHE_MAX_AGE_S = int(os.environ.get("MASKXAI_CACHE_MAX_AGE", "600"))
+"""Uploads and served images are deleted from Gradio's cache this long after they were written."""
+MAX_UPLOAD = "20mb"
 DEFAULT_STEPS = 50
 
 HOW_TO_READ = """
@@ -240,7 +251,10 @@ def layers_for(model_name: str) -> tuple[Any, str]:
 def build_demo() -> gr.Blocks:
     """The page; nothing is served until ``launch()``."""
     spec = get_spec(DEFAULT_MODEL)
-    with gr.Blocks(title="maskxai: explainable face-mask classifier") as demo:
+    with gr.Blocks(
+        title="maskxai: explainable face-mask classifier",
+        delete_cache=(min(60, CACHE_MAX_AGE_S), CACHE_MAX_AGE_S),  # checked every minute; the cache stays bounded
+    ) as demo:
         gr.Markdown(
             "# maskxai: is the mask worn correctly?\n"
             "Pick a classifier, upload a photo or take a webcam snapshot, and see the prediction for each face "
@@ -294,7 +308,8 @@ def build_demo() -> gr.Blocks:
                 gr.Markdown(HOW_TO_READ)
         inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]
         outputs = [faces_img, label, cam, grads, ig, on_photo, faces_json, status, face]
-        button.click(run_explain, inputs, outputs, api_name="explain")
+        # releasing_memory: freed heap pages go back to the system after each request (see maskxai.memory)
+        button.click(releasing_memory(run_explain), inputs, outputs, api_name="explain")
         model.change(layers_for, [model], [layer, status], api_name="model_info")
         image.change(lambda: gr.update(choices=[], value=None), None, [face], api_name="reset_face")
     return demo
@@ -315,6 +330,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("MASKXAI_SHARE") == "1",
         help="also make a public gradio.live link (needs the internet)",
     )
+    p.add_argument(
+        "--queue-size",
+        type=int,
+        default=int(env("MASKXAI_QUEUE_SIZE", str(QUEUE_SIZE))),
+        help=f"requests that may wait; more are told the app is busy (default {QUEUE_SIZE})",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=int,
+        default=int(env("MASKXAI_CONCURRENCY", str(CONCURRENCY))),
+        help=f"explanations computed at once, sharing the CPU cores (default {CONCURRENCY})",
+    )
     return p.parse_args(argv)
 
 
@@ -322,15 +349,28 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     t0 = time.perf_counter()
+    tune_allocator()  # before the models and the first tensors: see maskxai.memory
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(max(1, cores // max(1, args.concurrency)))  # concurrent requests share the cores
     for name in list_models():  # load and warm up once, before the first visitor
         lm = get_model(name)
         blank = Image.new("RGB", (lm.spec.input_size,) * 2, (128, 128, 128))
         find_faces(blank, lm, whole_image=True)
         next(explain(lm, blank))  # first Grad-CAM pass: allocator and oneDNN kernels ready
     demo = build_demo()
-    demo.queue(max_size=32)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, prevent_thread_lock=True)
-    print(f"maskxai ready in {time.perf_counter() - t0:.1f} s at {demo.local_url}", flush=True)
+    demo.queue(max_size=max(1, args.queue_size), default_concurrency_limit=max(1, args.concurrency))
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        prevent_thread_lock=True,
+        max_file_size=MAX_UPLOAD,
+    )
+    print(
+        f"maskxai ready in {time.perf_counter() - t0:.1f} s at {demo.local_url} (queue of {args.queue_size}, "
+        f"{args.concurrency} explanation(s) at once, {torch.get_num_threads()} threads each)",
+        flush=True,
+    )
     if args.share and not demo.share_url:
         print(
             "maskxai: could not create a public share link (it needs the internet and gradio's share server). "

@@ -1,0 +1,90 @@
+"""Many visitors at once against the real app: everyone answered, memory bounded, the cache cleaned, and a
+plain "busy" once the queue is full. (``python -m maskxai.loadtest`` is the long version.)"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio")
+
+import app  # noqa: E402
+from maskxai import loadtest  # noqa: E402
+
+CACHE_AGE_S = 15
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from maskxai._appserver import AppServer
+
+    cache = tmp_path_factory.mktemp("gradio_cache")
+    env = {"GRADIO_TEMP_DIR": str(cache), "MASKXAI_CACHE_MAX_AGE": str(CACHE_AGE_S)}
+    with AppServer(env=env) as s:
+        s.cache = cache  # type: ignore[attr-defined]
+        yield s
+
+
+def test_sixteen_clients_twice_each_are_all_answered(server):
+    rep = loadtest.run(
+        server.url,
+        32,
+        16,
+        photos=app.EXAMPLES,
+        models=["resnet50", "inception_resnet_v1"],
+        steps=[8],
+        pid=server.proc.pid,
+        cache_dir=server.cache,
+        warmup=8,
+        timeout=420,
+        progress=False,
+    )
+    print(loadtest.format_report(rep))
+    assert rep.ok == 32, loadtest.format_report(rep)
+    assert rep.peak_gb is not None and rep.peak_gb < 2.5, loadtest.format_report(rep)
+    assert rep.temp_files_after and rep.temp_files_after > rep.temp_files_before  # outputs were served from it
+    # Gradio's cache is cleaned: a while after the last answer the served images are gone.
+    deadline = time.time() + 3 * CACHE_AGE_S + 10
+    while time.time() < deadline and loadtest.cache_usage(server.cache)[0] > rep.temp_files_before:
+        time.sleep(2)
+    assert loadtest.cache_usage(server.cache)[0] <= rep.temp_files_before, "served files were not deleted"
+
+
+def test_a_full_queue_says_busy(server, tmp_path):
+    from gradio_client import Client, handle_file
+
+    photo = tmp_path / "wall.png"  # no face: each answer is quick, so the burst is over in seconds
+    Image.new("RGB", (200, 200), (120, 130, 140)).save(photo)
+    messages: list[str] = []
+    lock = threading.Lock()
+
+    def visit() -> None:
+        client = Client(server.url, verbose=False, download_files=False)
+        try:
+            client.predict(
+                "resnet50", handle_file(str(photo)), 8, "black", None, None, False, 0.6, 0.9, 20, api_name="/explain"
+            )
+            out = "ok"
+        except Exception as exc:  # noqa: BLE001 - the text is what is checked
+            out = str(exc)
+        with lock:
+            messages.append(out)
+
+    threads = [threading.Thread(target=visit) for _ in range(app.QUEUE_SIZE + 14)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    busy = [m for m in messages if m != "ok"]
+    assert messages.count("ok") >= 1 and busy, messages
+    assert all("Queue is full" in m and "try again" in m for m in busy), busy
+
+
+def test_the_server_logs_its_limits(server):
+    out = server.output()
+    assert f"queue of {app.QUEUE_SIZE}" in out and "explanation(s) at once" in out, out[-2000:]
+    assert Path(server.cache).is_dir()
