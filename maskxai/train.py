@@ -67,6 +67,7 @@ class TrainConfig:
     teacher: str = ""  # distil from these trained weights of ours (any registered model of the same input size)
     distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
+    tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
 
 
 # The TrainConfig fields that a model's TrainRecipe fills in when they are left at 0.
@@ -262,6 +263,10 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)  # the steps below draw from torch's generator in this order: keep it
+    if cfg.tune_from:
+        from .tunetop import train_top
+
+        return train_top(cfg, spec, out)
 
     ds, val = load_data(cfg, spec)
     model, prior_runs = init_model(cfg, spec)
