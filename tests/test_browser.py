@@ -84,3 +84,23 @@ def test_no_face_photo_says_so_on_the_page(page_url, tmp_path):
         page.get_by_text("No face was found").wait_for(timeout=120_000)
         page.screenshot(path=str(shots / "after_no_face.png"), full_page=True)
         assert "Treat the whole image as one face" in page.inner_text("body")
+
+
+def test_a_bomb_upload_gets_a_sentence_on_the_page(page_url, tmp_path):
+    """A small PNG that declares 30000x30000 pixels: refused from its header, with a sentence, not a traceback."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    p = tmp_path / "bomb.png"
+    Image.new("RGB", (64, 48), (90, 120, 150)).save(p)
+    data = bytearray(p.read_bytes())
+    struct.pack_into(">II", data, 16, 30000, 30000)
+    struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))
+    p.write_bytes(bytes(data))
+    with explained(page_url, height=1100) as page:
+        _upload_and_explain(page, p)
+        page.get_by_text(re.compile("This image is too large .* up to 50 megapixels")).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(_shots(tmp_path) / "after_bomb.png"), full_page=True)
+        assert "upstream Gradio app" not in page.inner_text("body")
