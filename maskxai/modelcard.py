@@ -138,7 +138,7 @@ def training_runs(meta: dict[str, Any]) -> str:
             f"weight decay {cfg.get('weight_decay')}), "
             f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
             f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
-            f"Mixture: {_mixture(cfg)}.{_distilled(cfg)} {_kept(run)} "
+            f"Mixture: {_mixture(cfg)}.{_distilled(cfg)}{_tuned(cfg)} {_kept(run)} "
             f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on 2 CPU cores)."
         )
     if any(run["config"].get("teacher") for run in runs):
@@ -160,6 +160,16 @@ def _distilled(cfg: dict[str, Any]) -> str:
     return (
         f" Distilled from `{cfg['teacher']}` (`maskxai.distill`: {cfg.get('distill_weight')} of the loss on matching "
         f"the teacher's probabilities at temperature {cfg.get('distill_temp')}, the rest on the labels)."
+    )
+
+
+def _tuned(cfg: dict[str, Any]) -> str:
+    if not cfg.get("tune_from"):
+        return ""
+    return (
+        f" Only the layers from `{cfg['tune_from']}` on were trained (`maskxai.tunetop`): the layers before it"
+        " stayed as the `--init` weights had them and ran once over the run's draws, whose features every epoch"
+        " reused (each epoch is a pass over the same augmented draws)."
     )
 
 
@@ -211,15 +221,18 @@ Runs in order (read from the weights' metadata). Unless a run says otherwise, it
 the best mean macro recall on the validation sets (or the val metrics its `--select` names):
 
 {training_runs(meta)}
-- Sources: `synthetic` = masks drawn by `maskxai.masks` on Face Mask 12K's unmasked (CelebA) training faces
-  (a third each: worn correctly / worn incorrectly (below the nose, chin only, chin out) / none, unless a
+- Sources: `synthetic` = masks on Face Mask 12K's unmasked (CelebA) training faces, drawn by
+  `maskxai.masks` or, for the `real_*` placements, photographed MaskTheFace templates (MIT) warped onto the face
+  by `maskxai.realmasks` (worn correctly, under the nose, on the chin, chin out, hanging from one ear) on
+  faces padded to the app's crop margin (a third each: worn correctly / worn incorrectly / none, unless a
   run's `--placements` says otherwise);
   `face-mask-12k` = its real masked faces; `maskedface-net` = MaskedFace-Net train (class-balanced;
   a run's `--boost` draws one kind of incorrect wearing more often);
   `face-mask-detection` = Face Mask Detection training boxes >= 16 px, cropped like the app (class-balanced).
   No ImageNet or VGGFace2 start can be downloaded here; `--pretrained` uses them where the internet is
   available. Augmentation: flips, rotations up to 12 degrees, scale and position jitter, colour, blur and
-  motion blur, low light with noise, JPEG artefacts.
+  motion blur, low light with noise, JPEG artefacts; since the runs with `real_*` placements also harsh light
+  (over-exposure, hard side light), faces of 24-96 px scaled up, and grayscale on a fifth of the draws.
 - The mask renderer changed once after the first runs of the shipped weights had started (an FFP2 mask
   pulled below the nose no longer covers the nose tip), so a rerun of run 1 draws slightly different faces.
 - Input size: {spec.input_size} px. It keeps a training step affordable on a CPU, matches the
@@ -236,7 +249,8 @@ Because of MaskedFace-Net and CelebA these weights are for **non-commercial** us
 
 ## Limits
 
-Masks in the synthetic data are drawn from five landmarks: they are flatter than real masks. Real
+Synthetic masks are placed from five landmarks: the templates are real mask photos, but they do not fold
+around a chin or nose the way fabric does. Real
 photos with incorrectly worn masks are few (Face Mask Detection has 123 such boxes in all), so the
 `incorrectly_masked` recall on real photos rests on a small test set. A hand or a scarf over the mouth
 was not in the training data.
