@@ -218,27 +218,27 @@ def run_explain(
         steps=int(steps),
         baseline=baseline,
         layer=layer or None,
-        progress=lambda f: progress(f, desc=f"Integrated Gradients ({int(steps)} steps)"),
+        progress=lambda f, title: progress(f, desc=f"{title} ({int(steps)} steps)"),
     )
     cam = next(gen)
     grads = next(gen)
     cam_img = figure(
-        crop, cam, opacity, f"Grad-CAM · {cam.seconds:.2f} s\nlayer {cam.info['layer']} ({cam.info['grid']} grid)"
+        crop, cam, opacity, f"Grad-CAM · {cam.seconds:.2f} s\nlayer {cam.layer} ({cam.grid_text} grid)"
     )
     grad_img = figure(crop, grads, opacity, f"Gradients · {grads.seconds:.2f} s\n(same pass as Grad-CAM)")
     on_photo = paste_map(photo, cam, chosen.crop, opacity)
-    if cam.info.get("blank"):
-        status.append(blank_cam_message(cam.info["layer"], spec.cam_layers))
+    if cam.blank:
+        status.append(blank_cam_message(cam.layer or "", spec.cam_layers))
     dropdown = gr.update(choices=choices, value=str(chosen.index))
     yield annotated, label, cam_img, grad_img, None, on_photo, records, "\n\n".join(status), dropdown
     progress(0, desc="Integrated Gradients")
     ig = next(gen)
     ig_img = figure(
-        crop, ig, opacity, f"Integrated Gradients · {ig.seconds:.2f} s\n{ig.info['steps']} steps, {baseline} baseline"
+        crop, ig, opacity, f"Integrated Gradients · {ig.seconds:.2f} s\n{ig.steps} steps, {baseline} baseline"
     )
     status.append(
-        f"IG convergence delta {ig.info['delta']:.3g} ({100 * ig.info['relative_delta']:.1f}% of the score gap"
-        f"{'; raise the steps' if ig.info['relative_delta'] > 0.05 else ''}). Total {time.perf_counter() - t0:.1f} s."
+        f"IG convergence delta {ig.delta:.3g} ({100 * (ig.relative_delta or 0):.1f}% of the score gap"
+        f"{'; raise the steps' if (ig.relative_delta or 0) > 0.05 else ''}). Total {time.perf_counter() - t0:.1f} s."
     )
     yield annotated, label, cam_img, grad_img, ig_img, on_photo, records, "\n\n".join(status), dropdown
 

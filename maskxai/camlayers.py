@@ -46,8 +46,8 @@ def layer_stats(lm: LoadedModel, samples: list[Sample], progress: bool = True) -
         x = pixels(face_for(s, False, settings)[0], lm.spec)
         for name in layers:
             e = grad_cam(pm, x, layer=name)
-            grids[name] = e.info["grid"]
-            if e.info["blank"]:
+            grids[name] = e.grid_text or "?"
+            if e.blank:
                 blank[name] += 1
                 continue
             m = e.attribution

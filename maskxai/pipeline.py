@@ -5,6 +5,7 @@ The app, ``maskxai.evaluate --detect-faces`` and ``maskxai.bench`` all call thes
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Iterator
@@ -15,7 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .explain import Explanation, PixelModel, grad_cam_and_gradients, integrated_gradients
+from .explain import ExplainSettings, Explanation, PixelModel, default_methods, get_method
+from .explain.base import Context, Progress, Steps, resolve_target
+from .explain.methods import fast_first
 from .faces import DetectSettings, center_square, crop_box, crop_face, detect_faces
 from .fuse import fold_batchnorm
 from .preprocess import pixels, to_input
@@ -35,6 +38,8 @@ class FaceResult:
     detector_confidence: float | None
     too_small: bool
     probabilities: dict[str, float] | None = None
+    landmarks: np.ndarray | None = None
+    """MTCNN's five points (eyes, nose, mouth corners) in photo pixels, if the detector gave them."""
 
     @property
     def label(self) -> str | None:
@@ -101,7 +106,7 @@ def find_faces(
         results = [FaceResult(1, tuple(float(v) for v in sq), sq, None, False)]  # type: ignore[arg-type]
     else:
         results = [
-            FaceResult(i + 1, f.box, crop_box(f.box), f.confidence, f.too_small)
+            FaceResult(i + 1, f.box, crop_box(f.box), f.confidence, f.too_small, landmarks=f.landmarks)
             for i, f in enumerate(detect_faces(photo, settings))
         ]
     judged = [r for r in results if not r.too_small]
@@ -118,26 +123,85 @@ def face_crop(photo: Image.Image, face: FaceResult) -> Image.Image:
     return crop_face(photo, face.box)
 
 
+def face_geometry(face: FaceResult, size: int) -> tuple[np.ndarray | None, tuple[float, float, float, float]]:
+    """The face's landmarks (``None`` if unknown) and box in the coordinates of its ``size`` x ``size`` map."""
+    x0, y0, x1, y1 = face.crop
+    sx, sy = size / max(1, x1 - x0), size / max(1, y1 - y0)
+    b = face.box
+    box = ((b[0] - x0) * sx, (b[1] - y0) * sy, (b[2] - x0) * sx, (b[3] - y0) * sy)
+    if face.landmarks is None:
+        return None, box
+    lm = (np.asarray(face.landmarks, dtype=np.float32) - np.array([x0, y0], dtype=np.float32)) * np.array(
+        [sx, sy], dtype=np.float32
+    )
+    return lm, box
+
+
 def explain(
     lm: LoadedModel,
     face: Image.Image,
     *,
-    steps: int = 50,
-    baseline: str = "black",
-    layer: str | None = None,
+    methods: list[str] | tuple[str, ...] | None = None,
     target: int | None = None,
-    progress: Callable[[float], None] | None = None,
-    internal_batch_size: int = 16,
+    settings: ExplainSettings | None = None,
+    steps: Steps | None = None,
+    baseline: str | None = None,
+    layer: str | None = None,
+    progress: Callable[[float, str], None] | None = None,
+    internal_batch_size: int | None = None,
 ) -> Iterator[Explanation]:
-    """Yield Grad-CAM and gradients (one shared pass), then Integrated Gradients.
+    """Yield one map per method for ``face``: the one-pass methods first, then the slow ones.
 
-    All three explain ``target`` (default: the predicted class).
+    Every method explains the same class, ``target`` (default: the predicted one),
+    and methods share what they can (the CAMs and the input gradients come from one
+    forward/backward pass at the chosen layer).
+
+    Args:
+        lm: The model.
+        face: The face crop.
+        methods: Registry names (see :mod:`maskxai.explain.methods`); default Grad-CAM, gradients, IG.
+        target: Class index to explain; default the predicted class.
+        settings: The methods' settings; ``steps``, ``baseline``, ``layer`` and
+            ``internal_batch_size``, where given, override its fields.
+        progress: Called as ``progress(fraction, method title)`` by the slow methods.
+
+    Raises:
+        ValueError: Unknown method, class or layer, bad settings.
     """
+    names = list(methods) if methods is not None else default_methods()
+    for n in names:
+        get_method(n)  # unknown names fail before any work
+    settings = settings or ExplainSettings()
+    overrides: dict[str, Any] = {
+        "steps": steps,
+        "baseline": baseline,
+        "layer": layer,
+        "internal_batch_size": internal_batch_size,
+    }
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    ctx = face_context(lm, face, target, settings)
+    for name in fast_first(names):
+        yield run(ctx, name, progress)
+
+
+def face_context(
+    lm: LoadedModel, face: Image.Image, target: int | None = None, settings: ExplainSettings | None = None
+) -> Context:
+    """What the methods share for one face: the model in pixel space, the pixels, the class (default: the
+    predicted one) and a cache of passes. Run methods on it with :func:`run`."""
     pm = PixelModel(lm.model, lm.spec)
     x = pixels(face, lm.spec).contiguous(memory_format=torch.channels_last)
-    cam, grads, probs = grad_cam_and_gradients(pm, x, target, layer)
-    yield cam
-    yield grads
-    yield integrated_gradients(
-        pm, x, cam.target, steps=steps, baseline=baseline, progress=progress, internal_batch_size=internal_batch_size
-    )
+    return Context(pm, x, resolve_target(pm, x, target), settings or ExplainSettings())
+
+
+def run(ctx: Context, name: str, progress: Callable[[float, str], None] | None = None) -> Explanation:
+    """Method ``name`` on ``ctx``'s face; slow methods report ``progress(fraction, method title)``."""
+    method = get_method(name)
+    ctx.progress = _progress_for(progress, method.title) if method.slow else None
+    return method.fn(ctx)
+
+
+def _progress_for(progress: Callable[[float, str], None] | None, title: str) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda f: progress(f, title)

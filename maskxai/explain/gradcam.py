@@ -1,20 +1,55 @@
 """Grad-CAM (Selvaraju et al., 2017, "Grad-CAM: Visual Explanations from Deep
-Networks via Gradient-based Localization"), via pytorch-grad-cam's hooks.
+Networks via Gradient-based Localization"), on pytorch-grad-cam's hooks.
 
-:func:`grad_cam_and_gradients` also returns the input gradients of the same
-backward pass, so the app pays one forward and one backward for both maps.
+The map is ReLU(sum_k w_k A_k) with w_k the spatially averaged gradient of the
+class logit; :func:`grad_cam_and_gradients` also returns the input gradients of
+the same backward pass, so the app pays one forward and one backward for both.
 """
 
 from __future__ import annotations
 
-import time
-
-import numpy as np
 import torch
-import torch.nn.functional as F
-from pytorch_grad_cam.activations_and_gradients import ActivationsAndGradients
 
-from .base import Explanation, PixelModel, channel_sum, check_pixels, check_target
+from .base import Context, Explanation, Method, PixelModel, channel_sum
+from .cam import LayerPass, cam_explanation, cam_from_pass, hooked_pass
+
+
+def combine(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    return (weights * acts).sum(dim=1, keepdim=True)
+
+
+def explain(ctx: Context) -> Explanation:
+    return cam_explanation(ctx, METHOD.title, METHOD.name, combine)
+
+
+METHOD = Method(
+    "gradcam",
+    "Grad-CAM",
+    explain,
+    paper="Selvaraju et al., 2017",
+    summary="where, in a late convolutional layer, the evidence for the class lies; coarse and relative "
+    "(1 = the strongest region in this image), blank when no region speaks for the class.",
+    default=True,
+)
+
+
+def _explanations(lp: LayerPass, size: tuple[int, int]) -> tuple[Explanation, Explanation]:
+    cam, blank = cam_from_pass(lp, combine, size)
+    grid = (int(lp.activations.shape[-2]), int(lp.activations.shape[-1]))
+    e_cam = Explanation(
+        "Grad-CAM", cam, False, lp.target, lp.seconds, key="gradcam", layer=lp.layer, grid=grid, blank=blank
+    )
+    e_grad = Explanation(
+        "Gradients",
+        channel_sum(lp.input_gradients),
+        True,
+        lp.target,
+        lp.seconds,
+        key="gradients",
+        shared_pass_with="Grad-CAM",
+    )
+    return e_cam, e_grad
 
 
 def grad_cam_and_gradients(
@@ -22,10 +57,9 @@ def grad_cam_and_gradients(
 ) -> tuple[Explanation, Explanation, torch.Tensor]:
     """Grad-CAM and raw input gradients from one forward/backward pass.
 
-    The Grad-CAM map is ReLU(sum_k w_k A_k) with w_k the spatially averaged
-    gradient of the class logit, upsampled bilinearly and divided by its
-    maximum: it is relative (1 = strongest evidence in this image) and all
-    zero when no region speaks for the class.
+    The Grad-CAM map is upsampled bilinearly and divided by its maximum: it is
+    relative (1 = strongest evidence in this image) and all zero when no region
+    speaks for the class.
 
     Args:
         pm: The model in pixel space.
@@ -39,38 +73,9 @@ def grad_cam_and_gradients(
     Raises:
         ValueError: Bad input shape, target or layer.
     """
-    check_pixels(pixels)
-    spec = pm.spec
-    layer_name = layer or spec.cam_layers[0]
-    module = spec.cam_layer(pm.model, layer_name)
-    t0 = time.perf_counter()
-    x = pixels.detach().clone().requires_grad_(True)
-    hooks = ActivationsAndGradients(pm, [module], reshape_transform=None, detach=True)
-    try:
-        with torch.enable_grad():
-            logits = hooks(x)
-            probs = logits.detach().softmax(1)[0]
-            k = int(probs.argmax()) if target is None else check_target(target, logits.shape[1])
-            logits[0, k].backward()
-        acts = hooks.activations[0]
-        grads = hooks.gradients[0]
-    finally:
-        hooks.release()
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * acts).sum(dim=1, keepdim=True))
-    grid = tuple(cam.shape[-2:])
-    cam = F.interpolate(cam, size=pixels.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    peak = float(cam.max())
-    cam_map = (cam / peak).numpy() if peak > 0 else np.zeros(cam.shape, dtype=np.float32)
-    t_cam = time.perf_counter() - t0
-    assert x.grad is not None  # set by backward() above
-    grad_map = channel_sum(x.grad)
-    info_cam = {"layer": layer_name, "grid": f"{grid[0]}x{grid[1]}", "blank": peak <= 0}
-    return (
-        Explanation("Grad-CAM", cam_map.astype(np.float32), False, k, t_cam, info_cam),
-        Explanation("Gradients", grad_map, True, k, t_cam, {"shared_pass_with": "Grad-CAM"}),
-        probs,
-    )
+    lp = hooked_pass(pm, pixels, target, layer)
+    cam, grads = _explanations(lp, tuple(pixels.shape[-2:]))  # type: ignore[arg-type]
+    return cam, grads, lp.probabilities
 
 
 def grad_cam(pm: PixelModel, pixels: torch.Tensor, target: int | None = None, layer: str | None = None) -> Explanation:

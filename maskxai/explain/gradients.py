@@ -3,7 +3,8 @@ Convolutional Networks: Visualising Image Classification Models and Saliency
 Maps"), with captum's ``Saliency``.
 
 We pass ``abs=False`` and sum the colour channels, so the map keeps its sign:
-positive where brightening a pixel would raise the class score.
+positive where brightening a pixel would raise the class score. On the page the
+input gradients come from the Grad-CAM pass when it ran first (same numbers).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import time
 import torch
 from captum.attr import Saliency
 
-from .base import Explanation, PixelModel, channel_sum, check_pixels, check_target
+from .base import Context, Explanation, Method, PixelModel, channel_sum, check_pixels, check_target
+from .cam import layer_pass
 
 
 def input_gradients(pm: PixelModel, pixels: torch.Tensor, target: int | None = None) -> Explanation:
@@ -30,4 +32,30 @@ def input_gradients(pm: PixelModel, pixels: torch.Tensor, target: int | None = N
         logits = pm(pixels)
     k = int(logits.argmax(1)) if target is None else check_target(target, logits.shape[1])
     attr = Saliency(pm).attribute(pixels.detach().clone().requires_grad_(True), target=k, abs=False)
-    return Explanation("Gradients", channel_sum(attr), True, k, time.perf_counter() - t0, {})
+    return Explanation("Gradients", channel_sum(attr), True, k, time.perf_counter() - t0, key="gradients")
+
+
+def explain(ctx: Context) -> Explanation:
+    # The hooked CAM pass yields the same input gradients at the same cost: take it (or leave it for the CAMs).
+    t0 = time.perf_counter()
+    lp, reused = layer_pass(ctx)
+    return Explanation(
+        METHOD.title,
+        channel_sum(lp.input_gradients),
+        True,
+        ctx.target,
+        time.perf_counter() - t0,
+        key=METHOD.name,
+        shared_pass_with="the CAMs" if reused else None,
+    )
+
+
+METHOD = Method(
+    "gradients",
+    "Gradients",
+    explain,
+    paper="Simonyan et al., 2013",
+    summary="how the class score changes if one pixel gets brighter: red pushes towards the class, "
+    "blue against it. Noisy by nature.",
+    default=True,
+)
