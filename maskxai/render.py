@@ -10,18 +10,24 @@
 
 from __future__ import annotations
 
+import functools
 import io
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw, ImageFont
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
-from matplotlib.colors import Normalize  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402
+from .explain.base import Explanation
 
-from .explain.base import Explanation  # noqa: E402
+if TYPE_CHECKING:
+    from .faithfulness import Faithfulness
+    from .regions import RegionShares
+    from .sanity import SanityStep
 
 CLASS_COLOURS = {
     "correctly_masked": (46, 160, 67),
@@ -64,21 +70,19 @@ def figure(
     img = overlay(face_a, expl, opacity)
     _, lo, hi = scale_map(expl)
     dpi = 100
-    fig, ax = plt.subplots(figsize=(size_px / dpi * 1.25, size_px / dpi), dpi=dpi)
-    try:
-        ax.imshow(img)
-        ax.set_axis_off()
-        ax.set_title(title or f"{expl.method} · {expl.seconds:.2f} s", fontsize=9)
-        cmap = colormaps["RdBu_r"] if expl.signed else colormaps["inferno"]
-        sm = plt.cm.ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
-        cb = fig.colorbar(sm, ax=ax, fraction=0.046, pad=0.03)
-        cb.ax.tick_params(labelsize=7)
-        cb.set_label("relative (max = 1)" if not expl.signed else "signed: red for, blue against", fontsize=7)
-        fig.tight_layout(pad=0.3)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
+    fig = Figure(figsize=(size_px / dpi * 1.25, size_px / dpi), dpi=dpi)  # no pyplot: no global state to leak
+    ax = fig.subplots()
+    ax.imshow(img)
+    ax.set_axis_off()
+    ax.set_title(title or f"{expl.method} · {expl.seconds:.2f} s", fontsize=9)
+    cmap = colormaps["RdBu_r"] if expl.signed else colormaps["inferno"]
+    sm = ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
+    cb = fig.colorbar(sm, ax=ax, fraction=0.046, pad=0.03)
+    cb.ax.tick_params(labelsize=7)
+    cb.set_label("relative (max = 1)" if not expl.signed else "signed: red for, blue against", fontsize=7)
+    fig.tight_layout(pad=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
     buf.seek(0)
     return Image.open(buf).convert("RGB")
 
@@ -156,3 +160,236 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size)
     except OSError:
         return ImageFont.load_default()
+
+
+# --- panels for the page: drawn with PIL (a few ms, so the first maps are not held up by matplotlib) ---------
+
+PANEL_WIDTH = 500
+MAP_SIDE = 400
+ICON_GUARD = 96
+"""Pixels at the top right of every image left free: Gradio draws its download/fullscreen icons there."""
+REGION_COLOURS = {
+    "forehead": (120, 120, 200),
+    "eyes": (90, 160, 220),
+    "nose": (240, 150, 40),
+    "mouth": (220, 80, 60),
+    "chin": (170, 60, 140),
+}
+
+
+def _fonts(size: int = 14) -> tuple[Any, Any]:
+    return _font(size), _font_bold(size + 2)
+
+
+@functools.lru_cache(maxsize=16)
+def _font_bold(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        from matplotlib import font_manager
+
+        return ImageFont.truetype(font_manager.findfont("DejaVu Sans:bold"), size)
+    except OSError:
+        return ImageFont.load_default()
+
+
+def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Any, width: int) -> list[str]:
+    lines: list[str] = []
+    for para in text.split("\n"):
+        line = ""
+        for word in para.split(" "):
+            trial = f"{line} {word}".strip()
+            if line and draw.textlength(trial, font=font) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        lines.append(line)
+    return lines
+
+
+def colour_bar(expl: Explanation, height: int) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    """The colour bar as an ``height x 1 x 3`` uint8 column (top = high), and its ``(position, label)`` ticks."""
+    s = np.linspace(1, 0, height)
+    if expl.signed:
+        _, lo, hi = scale_map(expl)
+        rgb = colormaps["RdBu_r"](s)[:, :3]
+        ticks = [(0.0, f"{hi:+.2g}"), (0.5, "0"), (1.0, f"{lo:+.2g}")]
+    else:
+        rgb = colormaps["inferno"](s)[:, :3]
+        ticks = [(0.0, "1"), (0.5, "0.5"), (1.0, "0")]
+    return (rgb[:, None, :] * 255 + 0.5).astype(np.uint8), ticks
+
+
+def panel(
+    face: Image.Image,
+    expl: Explanation,
+    opacity: float = 0.6,
+    title: str | None = None,
+    subtitle: str | None = None,
+    regions: RegionShares | None = None,
+    width: int = PANEL_WIDTH,
+) -> Image.Image:
+    """One method's panel: title, the map over the face with a labelled colour bar, and (if given) a bar
+    chart of where its positive attribution lies. Text is 13-16 px; the top right stays free for icons."""
+    side = min(MAP_SIDE, width - 100)
+    font, bold = _fonts(13)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    head = _wrap(probe, title or f"{expl.method} · {expl.seconds:.2f} s", bold, width - ICON_GUARD - 12)
+    sub = _wrap(probe, subtitle if subtitle is not None else expl.caption(), font, width - ICON_GUARD - 12)
+    top = 8 + 20 * len(head) + 17 * len([s for s in sub if s]) + 6
+    bar_note = "relative: 1 = strongest here" if not expl.signed else "red: for the class · blue: against"
+    rows = 0 if regions is None else len(regions.share)
+    height = top + side + 28 + (0 if regions is None else 26 + 21 * rows + 24)
+    out = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(out)
+    y = 8
+    for line in head:
+        draw.text((8, y), line, fill=(20, 20, 20), font=bold)
+        y += 20
+    for line in sub:
+        if line:
+            draw.text((8, y), line, fill=(70, 70, 70), font=font)
+            y += 17
+    h, w = expl.attribution.shape
+    small = np.asarray(face.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))
+    ov = Image.fromarray(overlay(small, expl, opacity)).resize((side, side), Image.Resampling.BILINEAR)
+    out.paste(ov, (8, top))
+    cb, ticks = colour_bar(expl, side)
+    bx = 8 + side + 10
+    out.paste(Image.fromarray(np.repeat(cb, 14, axis=1)), (bx, top))
+    for pos, text in ticks:
+        ty = top + pos * (side - 1)
+        draw.line([(bx + 14, ty), (bx + 18, ty)], fill=(40, 40, 40))
+        draw.text((bx + 20, min(max(top, ty - 8), top + side - 16)), text, fill=(40, 40, 40), font=font)
+    draw.text((8, top + side + 6), bar_note, fill=(40, 40, 40), font=font)
+    if regions is not None:
+        _region_bars(draw, regions, 8, top + side + 30, width - 16, font)
+    return out
+
+
+def _region_bars(draw: ImageDraw.ImageDraw, r: RegionShares, x: int, y: int, width: int, font: Any) -> None:
+    blank = " (blank map)" if r.blank else ""
+    where = "template landmarks" if r.template else "from the face's landmarks"
+    draw.text((x, y), f"Where its positive weight lies ({where}){blank}", fill=(20, 20, 20), font=font)
+    y += 22
+    label_w, num_w = 74, 128
+    bar_w = width - label_w - num_w
+    top = max([*r.share.values(), *r.area.values(), 1e-9])
+    for name in r.share:
+        s, a = r.share[name], r.area[name]
+        draw.text((x, y), name, fill=(40, 40, 40), font=font)
+        x0 = x + label_w
+        draw.rectangle([x0, y + 3, x0 + bar_w, y + 15], fill=(238, 238, 238))
+        draw.rectangle([x0, y + 3, x0 + round(bar_w * s / top), y + 15], fill=REGION_COLOURS.get(name, (100, 100, 100)))
+        ax = x0 + round(bar_w * a / top)
+        draw.line([(ax, y), (ax, y + 18)], fill=(0, 0, 0), width=2)
+        draw.text((x0 + bar_w + 6, y), f"{100 * s:3.0f}% | area {100 * a:.0f}%", fill=(40, 40, 40), font=font)
+        y += 21
+    ratio = r.lower_ratio
+    draw.text(
+        (x, y + 2),
+        f"nose+mouth+chin: {100 * r.lower_share:.0f}% of the weight, {100 * r.lower_area:.0f}% of the area"
+        f" ({ratio:.1f}x)",
+        fill=(20, 20, 20),
+        font=font,
+    )
+
+
+def faithfulness_plot(results: dict[str, Faithfulness], titles: dict[str, str], width_px: int = 960) -> Image.Image:
+    """Deletion and insertion curves of each map (solid) beside the random orders' (dashed, grey)."""
+    dpi = 100
+    rows = -(-(len(results) + 1) // 2)  # legend rows under each plot
+    fig = Figure(figsize=(width_px / dpi, (0.36 + 0.03 * rows) * width_px / dpi), dpi=dpi)
+    axes = fig.subplots(1, 2)
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    first = next(iter(results.values()), None)
+    for ax, kind in zip(axes, ("deletion", "insertion")):
+        for i, (name, f) in enumerate(results.items()):
+            c = getattr(f.map, kind)
+            auc = getattr(f.map, f"{kind}_auc")
+            label = f"{titles.get(name, name)} {auc:.2f}"
+            ax.plot(f.map.fractions, c, color=colours[i % len(colours)], lw=2, label=label)
+        if first is not None:
+            ax.plot(
+                first.random.fractions,
+                getattr(first.random, kind),
+                color="0.5",
+                ls="--",
+                lw=2,
+                label=f"random order {getattr(first.random, f'{kind}_auc'):.2f}",
+            )
+        better = "lower" if kind == "deletion" else "higher"
+        ax.set_title(f"{kind.capitalize()} (AUC: {better} is better)", fontsize=13, loc="left")
+        ax.set_xlabel("share of patches " + ("greyed out" if kind == "deletion" else "put back"), fontsize=12)
+        ax.set_ylabel("probability of the class", fontsize=12)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=12)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0, 0.93, 1))  # the right edge stays free for Gradio's icons
+    return _to_image(fig, dpi)
+
+
+def sanity_plot(steps: list[SanityStep], titles: dict[str, str], width_px: int = 960) -> Image.Image:
+    """Spearman rank correlation and SSIM with the trained map after each randomised block."""
+    dpi = 100
+    fig = Figure(figsize=(width_px / dpi, 0.45 * width_px / dpi), dpi=dpi)
+    axes = fig.subplots(1, 2)
+    labels = ["trained"] + [s.block for s in steps[1:]]
+    xs = np.arange(len(steps))
+    names = list(steps[0].spearman) if steps else []
+    for ax, key, what in zip(axes, ("spearman", "ssim"), ("Spearman rank correlation of |map|", "SSIM")):
+        for name in names:
+            ax.plot(xs, [getattr(s, key)[name] for s in steps], marker="o", lw=2, label=titles.get(name, name))
+        ax.set_title(f"{what} with the trained map", fontsize=13, loc="left")
+        ax.set_xticks(xs, labels, rotation=60, ha="right", fontsize=11)
+        ax.set_xlabel("randomised down to (cumulative, output side first)", fontsize=12)
+        ax.set_ylim(-0.25 if key == "spearman" else 0, 1.05)
+        ax.tick_params(axis="y", labelsize=12)
+        ax.grid(alpha=0.3)
+    if key == "ssim":
+        axes[1].axhline(0, color="0.6", lw=1)
+    axes[0].axhline(0.5, color="0.5", ls="--", lw=1)
+    axes[0].legend(fontsize=11, loc="lower left")
+    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    return _to_image(fig, dpi)
+
+
+def map_strip(
+    face: Image.Image,
+    steps: list[SanityStep],
+    titles: dict[str, str],
+    opacity: float = 0.6,
+    columns: int = 7,
+    thumb: int = 120,
+) -> Image.Image:
+    """Thumbnails of each method's map (rows) after a few randomisation steps (columns, evenly spaced)."""
+    from .explain import Explanation as _E
+
+    idx = sorted(set(np.linspace(0, len(steps) - 1, min(columns, len(steps))).round().astype(int).tolist()))
+    names = list(steps[0].maps) if steps else []
+    font, bold = _fonts(13)
+    label_w, head_h = 150, 40
+    out = Image.new("RGB", (label_w + thumb * len(idx) + ICON_GUARD, head_h + (thumb + 4) * len(names)), "white")
+    draw = ImageDraw.Draw(out)
+    for j, i in enumerate(idx):
+        text = "trained" if i == 0 else steps[i].block
+        draw.text((label_w + j * thumb + 4, head_h - 22), text[:14], fill=(20, 20, 20), font=font)
+    for r, name in enumerate(names):
+        y = head_h + r * (thumb + 4)
+        for line_no, line in enumerate(_wrap(draw, titles.get(name, name), font, label_w - 8)[:3]):
+            draw.text((4, y + 4 + 16 * line_no), line, fill=(20, 20, 20), font=font)
+        signed = bool((steps[0].maps[name] < 0).any())
+        for j, i in enumerate(idx):
+            m = steps[i].maps[name]
+            e = _E(name, m, signed, 0, 0.0)
+            small = np.asarray(face.convert("RGB").resize(m.shape[::-1], Image.Resampling.BILINEAR))
+            im = Image.fromarray(overlay(small, e, opacity)).resize((thumb - 4, thumb - 4), Image.Resampling.BILINEAR)
+            out.paste(im, (label_w + j * thumb, y))
+    return out
+
+
+def _to_image(fig: Any, dpi: int) -> Image.Image:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB")

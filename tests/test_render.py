@@ -35,3 +35,42 @@ def test_draw_faces_paints_each_tag_in_its_class_colour():
     for kind in set(kinds):  # a filled tag of this colour: far more pixels than its box outlines
         assert (out == CLASS_COLOURS[kind]).all(axis=-1).sum() > 1500 * kinds.count(kind)
     assert np.asarray(photo).sum() == 0  # the input is untouched
+
+
+def _expl(signed=True):
+    from maskxai.explain import Explanation
+
+    a = np.random.default_rng(0).standard_normal((160, 160)).astype(np.float32)
+    return Explanation("Integrated Gradients", a if signed else np.abs(a) / np.abs(a).max(), signed, 1, 1.5, key="ig")
+
+
+def test_panel_map_is_400_px_with_a_free_top_right_corner_and_region_bars():
+    from maskxai.regions import face_regions
+    from maskxai.render import ICON_GUARD, MAP_SIDE, PANEL_WIDTH, panel
+
+    face = Image.new("RGB", (160, 160), (200, 180, 160))
+    e = _expl()
+    plain = panel(face, e, title="A very long title that would run under the download and fullscreen icons " * 2)
+    with_regions = panel(face, e, regions=face_regions(e.attribution, None))
+    assert plain.width == PANEL_WIDTH and MAP_SIDE >= 400
+    a = np.asarray(plain)
+    assert (a[:40, -ICON_GUARD:] == 255).all()  # nothing drawn where Gradio puts its icons
+    assert with_regions.height > panel(face, e).height + 100
+
+
+def test_plots_render():
+    from maskxai.faithfulness import Curves, Faithfulness
+    from maskxai.render import faithfulness_plot, map_strip, sanity_plot
+    from maskxai.sanity import SanityStep
+
+    fr = np.linspace(0, 1, 5)
+    f = Faithfulness(Curves(fr, 1 - fr, fr), Curves(fr, 1 - fr / 2, fr / 2), 8, "grey")
+    assert faithfulness_plot({"ig": f}, {"ig": "IG"}).width >= 900
+    m = _expl().attribution
+    steps = [
+        SanityStep("", [], {"ig": m}, {"ig": 1.0}, {"ig": 1.0}),
+        SanityStep("fc", ["fc"], {"ig": -m}, {"ig": 0.2}, {"ig": 0.1}),
+    ]
+    assert sanity_plot(steps, {"ig": "IG"}).width >= 900
+    strip = map_strip(Image.new("RGB", (160, 160)), steps, {"ig": "IG"})
+    assert strip.height >= 120 and strip.width > 2 * 120
