@@ -102,7 +102,8 @@ def run(
         photos, models, steps: What the calls mix.
         pid: The app's process id, to read its memory; ``None`` skips memory.
         cache_dir: Gradio's cache folder (``GRADIO_TEMP_DIR``), to count its files.
-        warmup: The RSS after this many answers is the reference for growth.
+        warmup: The first this many calls are a phase of their own: the RSS when they are all answered (no call
+            in flight) is the reference for growth; the end RSS is read the same way.
         timeout: Stop sending new calls after this many seconds.
         progress: Show a progress bar.
     """
@@ -119,10 +120,10 @@ def run(
     t_start = time.perf_counter()
     bar = tqdm(total=requests, disable=not progress, desc="explain", unit="req")
 
-    def worker(k: int) -> None:
+    def worker(k: int, first: int, last: int) -> None:
         nonlocal done
         client = Client(url, verbose=False, download_files=False)
-        for i in range(k, requests, clients):
+        for i in range(first + k, last, clients):
             if timeout is not None and time.perf_counter() - t_start > timeout:
                 return
             model, photo, n_steps = jobs[i]
@@ -146,17 +147,20 @@ def run(
                 else:
                     rep.errors[outcome] = rep.errors.get(outcome, 0) + 1
                 if pid:
-                    rss = proc_memory_gb(pid)["VmRSS"]
-                    rep.rss_trace.append((done, round(rss, 3)))
-                    if done == min(warmup, requests):
-                        rep.rss_after_warmup_gb = rss
+                    rep.rss_trace.append((done, round(proc_memory_gb(pid)["VmRSS"], 3)))  # other calls in flight
                 bar.update(1)
 
-    threads = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    def phase(first: int, last: int) -> None:
+        threads = [threading.Thread(target=worker, args=(k, first, last), daemon=True) for k in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    phase(0, min(warmup, requests))
+    if pid:
+        rep.rss_after_warmup_gb = proc_memory_gb(pid)["VmRSS"]  # at rest: every warm-up call answered
+    phase(min(warmup, requests), requests)
     bar.close()
     rep.seconds = time.perf_counter() - t_start
     rep.throughput_per_min = 60 * rep.ok / rep.seconds if rep.seconds else 0.0

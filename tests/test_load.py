@@ -39,7 +39,7 @@ def test_sixteen_clients_twice_each_are_all_answered(server):
         steps=[8],
         pid=server.proc.pid,
         cache_dir=server.cache,
-        warmup=8,
+        warmup=0,
         timeout=420,
         progress=False,
     )
@@ -88,3 +88,33 @@ def test_the_server_logs_its_limits(server):
     out = server.output()
     assert f"queue of {app.QUEUE_SIZE}" in out and "explanation(s) at once" in out, out[-2000:]
     assert Path(server.cache).is_dir()
+
+
+def test_loadtest_counts_answers_busy_and_errors_in_two_phases(monkeypatch, tmp_path):
+    """The measuring tool itself, against a stand-in client: phases, counts and percentiles."""
+    import gradio_client
+
+    calls: list[int] = []
+
+    class FakeClient:
+        def __init__(self, *a, **k):
+            pass
+
+        def predict(self, model, photo, steps, *rest, api_name):
+            calls.append(steps)
+            if steps == 99:
+                raise RuntimeError("Queue is full! Please try again.")
+            if steps == 98:
+                raise RuntimeError("something else")
+            time.sleep(0.01)
+
+    monkeypatch.setattr(gradio_client, "Client", FakeClient)
+    photo = tmp_path / "a.png"
+    Image.new("RGB", (40, 40)).save(photo)
+    rep = loadtest.run(
+        "http://stand-in", 20, 3, photos=[str(photo)], models=["m"], steps=[8, 99, 98, 16], warmup=5, progress=False
+    )
+    assert len(calls) == 20 and rep.ok + rep.busy + sum(rep.errors.values()) == 20
+    assert rep.busy == calls.count(99) > 0 and rep.errors == {"something else": calls.count(98)}
+    assert 0 < rep.p50_s <= rep.p95_s <= rep.max_s
+    assert sorted(calls) == sorted(s for _, _, s in loadtest.plan(20, [str(photo)], ["m"], [8, 99, 98, 16]))
