@@ -27,7 +27,7 @@ class AppServer:
     """
 
     def __init__(
-        self, *args: str, env: dict[str, str] | None = None, timeout: float = 180, log_file: Path | None = None
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 300, log_file: Path | None = None
     ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -36,6 +36,8 @@ class AppServer:
         self._own_log = log_file is None  # a temporary log is removed by close()
         self.log_file = log_file or Path(tempfile.mkstemp(prefix="maskxai_app_", suffix=".log")[1])
         self.log = open(self.log_file, "w")  # noqa: SIM115 - closed in close()
+        # Read through a handle of our own: the output stays readable if something cleans /tmp meanwhile.
+        self._reader = open(self.log_file)  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [sys.executable, "app.py", "--port", str(self.port), *args],
             cwd=ROOT,
@@ -47,15 +49,19 @@ class AppServer:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"app exited: {self.output()}")
+                out = self.output()
+                self.close()
+                raise RuntimeError(f"app exited: {out}")
             if "maskxai ready" in self.output():
                 return
             time.sleep(0.2)
+        out = self.output()  # before close(), which removes a temporary log
         self.close()
-        raise TimeoutError(f"app did not start in {timeout} s: {self.output()}")
+        raise TimeoutError(f"app did not start in {timeout} s: {out}")
 
     def output(self) -> str:
-        return self.log_file.read_text()
+        self._reader.seek(0)
+        return self._reader.read()
 
     def peak_memory_gb(self) -> float:
         """The app process's peak resident memory so far (``VmHWM``; Linux only)."""
@@ -71,6 +77,7 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+        self._reader.close()
         if self._own_log:
             self.log_file.unlink(missing_ok=True)
 

@@ -118,3 +118,10 @@ def test_loadtest_counts_answers_busy_and_errors_in_two_phases(monkeypatch, tmp_
     assert rep.busy == calls.count(99) > 0 and rep.errors == {"something else": calls.count(98)}
     assert 0 < rep.p50_s <= rep.p95_s <= rep.max_s
     assert sorted(calls) == sorted(s for _, _, s in loadtest.plan(20, [str(photo)], ["m"], [8, 99, 98, 16]))
+
+
+def test_an_app_that_does_not_start_in_time_is_a_timeout_with_its_output():
+    from maskxai._appserver import AppServer
+
+    with pytest.raises(TimeoutError, match=r"app did not start in 0.5 s"):
+        AppServer(timeout=0.5)
