@@ -66,7 +66,7 @@ def make_examples(out: Path = OUT, seed: int = 7) -> list[Path]:
         variants[f"{name}_none"] = img
         for placement, template in (("correct", "surgical_blue"), ("below_nose", "cloth"), ("chin", "KN95")):
             variants[f"{name}_{placement}"] = render_real_mask(img, lm, placement, template=template, rng=rng)
-    for key in ("astronaut_correct", "hopper_below_nose", "astronaut_none", "hopper_chin"):
+    for key in ("astronaut_correct", "hopper_below_nose", "hopper_none", "hopper_chin"):
         p = out / f"{key}.jpg"
         variants[key].save(p, quality=92)
         written.append(p)
