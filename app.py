@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import logging
 import math
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +22,39 @@ import gradio as gr
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from maskxai.explain import BASELINES, MAX_STEPS, MIN_STEPS
+from maskxai.explain import (
+    BASELINES,
+    MAX_STEPS,
+    METHODS,
+    MIN_STEPS,
+    ExplainSettings,
+    Explanation,
+    PixelModel,
+    default_methods,
+)
+from maskxai.explain.base import FILLS, Steps
+from maskxai.explain.methods import fast_first
 from maskxai.faces import DetectSettings
+from maskxai.faithfulness import Faithfulness, faithfulness, random_curves
 from maskxai.images import ImageError, load_image, open_image
 from maskxai.memory import releasing_memory, tune_allocator
-from maskxai.pipeline import FaceResult, explain, face_crop, find_faces, get_model
-from maskxai.registry import DISPLAY_NAMES, get_spec, list_models
-from maskxai.render import draw_faces, figure, paste_map
+from maskxai.pipeline import (
+    FaceResult,
+    classify,
+    explain,
+    face_context,
+    face_crop,
+    face_geometry,
+    find_faces,
+    get_model,
+    run,
+)
+from maskxai.preprocess import pixels
+from maskxai.regions import RegionShares, face_regions
+from maskxai.registry import DISPLAY_NAMES, LABELS, ModelSpec, get_spec, list_models
+from maskxai.render import draw_faces, faithfulness_plot, map_strip, panel, paste_map, sanity_plot
+from maskxai.sanity import FLAG_SPEARMAN, SanityStep, barely_changes, cascading_randomisation, verdicts
+from maskxai.weights import LoadedModel
 
 log = logging.getLogger("maskxai.app")
 HERE = Path(__file__).resolve().parent
@@ -44,20 +72,47 @@ MAX_UPLOAD = "20mb"
 DEFAULT_STEPS = 50
 
 HOW_TO_READ = """
-**How to read these maps** (all explain the class the model predicted for the chosen face)
-
-- **Grad-CAM** (Selvaraju et al., 2017): where, in the last convolutional layers, the evidence for the class lies.
-  It is coarse (a 5x5 grid for ResNet50's `layer4`, 8x8 for InceptionResnetV1's `mixed_6a`) and **relative**:
-  1 is the strongest region *in this image*, so two images cannot be compared by colour.
-- **Gradients** (Simonyan et al., 2013): how the class score changes if one pixel gets brighter.
-  **Red** pixels push towards the class, **blue** against it. Noisy by nature.
-- **Integrated Gradients** (Sundararajan et al., 2017): adds up gradients along a path from a *baseline* image
-  (black, white, blurred, noise or mean) to the photo. Red for, blue against; the values add up to the score
-  difference between photo and baseline. The *convergence delta* says how far the sum is off: if it is large,
-  raise the steps.
-- A model that judges masks well should light up the **nose, mouth and chin**: a mask below the nose is only
-  visible there. Signed maps are scaled by their 99th percentile of |value|; values beyond are clipped.
+**How to read these maps.** Every map explains one class of the chosen face: the predicted one, or the class
+picked under **Explain the class** (another class answers "why not that one?"). Red raises the class score,
+blue lowers it (signed maps, scaled by their 99th percentile of |value|); CAMs are relative (1 = the strongest
+region in this image), coarse, and blank when no region speaks for the class. A model that judges masks well
+should look at the **nose, mouth and chin**: a mask below the nose is only visible there.
 """
+MIN_PANEL_PX = 440
+"""Narrowest a map panel gets: two panels a row on a 1500 px page, one on a 1024 px page."""
+SANITY_RULE = (
+    f"A map whose mean Spearman correlation with the trained map stays at or above {FLAG_SPEARMAN} "
+    "is flagged: it barely depends on what the model learned."
+)
+FAITH_HELP = """
+**Which map to believe?** Each map ranks the face's square patches, most important first. *Deletion* greys
+them out in that order and follows the probability of the class: a faithful map makes it **fall fast (low
+area under the curve)**. *Insertion* starts from a grey face and puts patches back: a faithful map makes it
+**rise fast (high AUC)**. The dashed grey curves are random orders: a map is only useful where it beats them.
+The table ranks the shown maps for this face by insertion AUC minus deletion AUC (computed once per
+Explain; changing the shown maps re-ranks without recomputing). Patch size and fill are under **More settings**.
+"""
+SANITY_HELP = f"""
+**Would the map look the same for a model that learned nothing?** (Adebayo et al., 2018.) The check copies the
+model and re-initialises its blocks one by one, from the output down, recomputing the shown maps after each
+step. Maps that explain the model must drift away from the trained map (Spearman rank correlation of |map|
+and SSIM falling towards 0). {SANITY_RULE} IG runs 32 steps here when set to auto. It takes a while: follow
+the progress bar, or press **Stop**.
+"""
+
+
+def how_to_read() -> str:
+    """The page's reading guide, one line per registered method (a new method documents itself)."""
+    lines = [HOW_TO_READ]
+    for m in METHODS.values():
+        paper = f" ({m.paper})" if m.paper else ""
+        lines.append(f"- **{m.title}**{paper}: {m.summary}")
+    lines.append(
+        "- **Where the model looks**: under each map, the share of its positive weight on forehead, eyes, nose, "
+        "mouth and chin (regions from the detector's five landmarks) beside each region's share of the face: "
+        "a flat map scores its area, so a share well above the area means the map favours that region."
+    )
+    return "\n".join(lines) + "\n"
 
 
 class PhotoInput(gr.Image):
@@ -152,7 +207,7 @@ def choose_face(faces: list[FaceResult], face_choice: str | float | None) -> Fac
 def run_explain(
     model_name: str,
     image: str | None,
-    steps: float,
+    steps: float | str,
     baseline: str,
     layer: str | None,
     face_choice: str | None,
@@ -162,13 +217,188 @@ def run_explain(
     max_faces: float = 20,
     progress: gr.Progress = gr.Progress(),
 ) -> Iterator[tuple[Any, ...]]:
-    """Detect faces, classify them, and explain the chosen one (streamed: Grad-CAM first, IG last)."""
+    """The first API, ``/explain``, unchanged for today's clients: the predicted class, Grad-CAM and gradients
+    first, then IG, as the 9-tuple ``(faces, label, grad_cam, gradients, ig, on_photo, faces_json, status,
+    face)``. It runs :func:`explain_stream` without the faithfulness step."""
+    kept: dict[str, Any] = {}
+    for upd in explain_stream(
+        model_name,
+        image,
+        face_choice,
+        whole_image,
+        "predicted",
+        LEGACY_METHODS,
+        steps,
+        baseline,
+        layer,
+        opacity,
+        min_confidence,
+        max_faces,
+        progress=progress,
+        with_faithfulness=False,
+    ):
+        kept.update(upd)
+        if upd.get("stage") in ("fast", "done"):
+            yield tuple(kept.get(k) for k in LEGACY_SLOTS)
+
+
+STEP_CHOICES: list[str | int] = ["auto", 16, 32, 64, 128, 256]
+LEGACY_METHODS = ("gradcam", "gradients", "ig")
+"""What ``/explain`` (the first API) shows: Grad-CAM, gradients, IG."""
+LEGACY_SLOTS = (
+    "faces_img",
+    "label",
+    "panel:gradcam",
+    "panel:gradients",
+    "panel:ig",
+    "on_photo",
+    "faces_json",
+    "status",
+    "face",
+)
+FAITH_COLUMNS = [
+    "rank",
+    "map",
+    "deletion AUC (lower: better)",
+    "random order",
+    "insertion AUC (higher: better)",
+    "random order ",
+    "insertion - deletion",
+]
+
+
+@dataclass
+class FaceState:
+    """What the page keeps about the explained face, so re-ranking, the sanity check and the comparison reuse it."""
+
+    model_name: str
+    crop: Image.Image
+    target: int
+    target_choice: str
+    settings: ExplainSettings
+    opacity: float
+    landmarks: Any
+    box: tuple[float, float, float, float]
+    maps: dict[str, Explanation] = field(default_factory=dict)
+    regions: dict[str, RegionShares] = field(default_factory=dict)
+    faith: dict[str, Faithfulness] = field(default_factory=dict)
+
+
+def parse_steps(steps: Any) -> Steps:
+    """``"auto"`` or a whole number of IG steps in range; a sentence otherwise."""
+    if isinstance(steps, str) and steps.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(steps)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(steps, bool) or not math.isfinite(value) or not value.is_integer():
+        raise gr.Error(f"IG steps must be a whole number from {MIN_STEPS} to {MAX_STEPS}, or auto (got {steps}).")
+    if not MIN_STEPS <= int(value) <= MAX_STEPS:
+        raise gr.Error(f"IG steps must be a whole number from {MIN_STEPS} to {MAX_STEPS}, or auto (got {steps}).")
+    return int(value)
+
+
+def parse_target(target: str | None, labels: tuple[str, ...]) -> int | None:
+    """The class index to explain (``None``: the predicted one) from a label, its display name, or "predicted"."""
+    if target is None or str(target).strip().lower() in ("", "predicted", "predicted class"):
+        return None
+    text = str(target).strip()
+    names = {lab: i for i, lab in enumerate(labels)} | {DISPLAY_NAMES.get(lab, lab): i for i, lab in enumerate(labels)}
+    if text not in names:
+        choices = ", ".join(["predicted", *labels])
+        raise gr.Error(f"Unknown class {text!r} to explain. Choose one of: {choices}.")
+    return names[text]
+
+
+def parse_methods(methods: Any) -> list[str]:
+    """Registered method names, in the table's order; a sentence listing the choices otherwise."""
+    chosen = [methods] if isinstance(methods, str) else list(methods or [])
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise gr.Error(f"Unknown map(s) {', '.join(map(str, unknown))}. Choose from: {', '.join(METHODS)}.")
+    if not chosen:
+        raise gr.Error("Pick at least one map to show (under **Maps to show**).")
+    return [m for m in METHODS if m in chosen]
+
+
+def _number(value: Any, name: str, lo: float, hi: float, whole: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not math.isfinite(v) or not lo <= v <= hi or (whole and not v.is_integer()):
+        kind = "a whole number" if whole else "a number"
+        raise gr.Error(f"{name} must be {kind} from {lo:g} to {hi:g} (got {value!r}).")
+    return v
+
+
+def _panel_image(state: FaceState, e: Explanation, spec_labels: tuple[str, ...]) -> Image.Image:
+    why = DISPLAY_NAMES.get(spec_labels[e.target], spec_labels[e.target])
+    sub = e.caption()
+    if e.relative_delta is not None:
+        sub += f"; delta {100 * e.relative_delta:.1f}% of the gap"
+    if e.blank:
+        sub += "; blank: no positive evidence at this layer"
+    return panel(state.crop, e, state.opacity, f"{e.method} · {e.seconds:.2f} s · {why}", sub, state.regions.get(e.key))
+
+
+def _record(state: FaceState, name: str) -> dict[str, Any]:
+    e = state.maps[name]
+    rec = e.to_record()
+    rec["class"] = get_spec(state.model_name).labels[e.target]
+    if name in state.regions:
+        rec["regions"] = state.regions[name].to_record()
+    if name in state.faith:
+        rec["faithfulness"] = state.faith[name].to_record()
+    return rec
+
+
+def _ranking(state: FaceState, shown: list[str]) -> tuple[Any, Any]:
+    """The faithfulness plot and table of the computed maps among ``shown``, best first."""
+    import pandas as pd
+
+    names = [n for n in shown if n in state.faith]
+    if not names:
+        return None, pd.DataFrame(columns=FAITH_COLUMNS)
+    names.sort(key=lambda n: -state.faith[n].score)
+    titles = {n: METHODS[n].title for n in names}
+    plot = faithfulness_plot({n: state.faith[n] for n in names}, titles)
+    rows = []
+    for i, n in enumerate(names, 1):
+        f = state.faith[n]
+        rows.append(
+            [
+                i,
+                titles[n],
+                round(f.map.deletion_auc, 3),
+                round(f.random.deletion_auc, 3),
+                round(f.map.insertion_auc, 3),
+                round(f.random.insertion_auc, 3),
+                round(f.score, 3),
+            ]
+        )
+    return plot, pd.DataFrame(rows, columns=FAITH_COLUMNS)
+
+
+def parse_request(
+    model_name: str,
+    target: str | None,
+    methods: Any,
+    steps: Any,
+    baseline: str,
+    layer: str | None,
+    samples: float,
+    noise: float,
+    patch: float,
+) -> tuple[ModelSpec, list[str], ExplainSettings, int | None]:
+    """The model, methods, settings and class (``None``: predicted) a request names; a sentence if one is wrong."""
     try:
         spec = get_spec(model_name)
     except ValueError as exc:
         raise gr.Error(str(exc)) from exc
-    if steps is None or not float(steps).is_integer() or not MIN_STEPS <= int(steps) <= MAX_STEPS:
-        raise gr.Error(f"IG steps must be a whole number from {MIN_STEPS} to {MAX_STEPS} (got {steps}).")
+    names = parse_methods(methods if methods is not None else default_methods())
+    ig_steps = parse_steps(steps)
     if baseline not in BASELINES:
         raise gr.Error(f"Unknown IG baseline {baseline!r}. Choose one of: {', '.join(BASELINES)}.")
     if layer and layer not in spec.cam_layers:
@@ -176,76 +406,327 @@ def run_explain(
             f"{spec.title} has no Grad-CAM layer {layer!r}. Choose one of: {', '.join(spec.cam_layers)} "
             "(or leave it empty for the default)."
         )
+    settings = ExplainSettings(
+        steps=ig_steps,
+        baseline=baseline,
+        layer=layer or None,
+        samples=int(_number(samples, "SmoothGrad samples", 1, 128, whole=True)),
+        noise=_number(noise, "SmoothGrad noise", 0, 1),
+        patch=int(_number(patch, "Occlusion patch", 2, 64, whole=True)),
+    )
+    return spec, names, settings, parse_target(target, spec.labels)
+
+
+def detect(
+    model_name: str, image: str | None, whole_image: bool, min_confidence: float, max_faces: float
+) -> tuple[LoadedModel, Image.Image, list[FaceResult]]:
+    """The model, the photo and its faces (classified)."""
     try:
         photo = load_image(image)
     except ImageError as exc:
         raise gr.Error(str(exc)) from exc
     lm = get_model(model_name)
+    det = DetectSettings(min_confidence=float(min_confidence), max_faces=max(1, int(max_faces)))
+    return lm, photo, find_faces(photo, lm, det, whole_image=bool(whole_image))
+
+
+def face_state(
+    model_name: str,
+    image: str | None,
+    face_choice: str | float | None = None,
+    whole_image: bool = False,
+    target: str | None = "predicted",
+    methods: Any = None,
+    steps: Any = "auto",
+    baseline: str = "black",
+    layer: str | None = None,
+    opacity: float = 0.6,
+    min_confidence: float = 0.9,
+    max_faces: float = 20,
+    samples: float = 16,
+    noise: float = 0.15,
+    patch: float = 16,
+    *ignored: Any,
+) -> FaceState:
+    """The chosen face of a request, ready to explain (what the API's sanity check and comparison start from)."""
+    spec, _names, settings, k_target = parse_request(
+        model_name, target, methods, steps, baseline, layer, samples, noise, patch
+    )
+    _lm, photo, faces = detect(model_name, image, whole_image, min_confidence, max_faces)
+    if not any(not f.too_small for f in faces):
+        raise gr.Error("No face to judge was found in this photo. Tick **Treat the whole image as one face**.")
+    chosen = choose_face(faces, face_choice)
+    probs = chosen.probabilities or {}
+    k = k_target if k_target is not None else spec.labels.index(max(probs, key=probs.__getitem__))
+    landmarks, box = face_geometry(chosen, spec.input_size)
+    return FaceState(
+        model_name,
+        face_crop(photo, chosen),
+        k,
+        str(target or "predicted"),
+        settings,
+        _number(opacity, "Overlay opacity", 0.0, 1.0),
+        landmarks,
+        box,
+    )
+
+
+def explain_stream(
+    model_name: str,
+    image: str | None,
+    face_choice: str | float | None = None,
+    whole_image: bool = False,
+    target: str | None = "predicted",
+    methods: Any = None,
+    steps: Any = "auto",
+    baseline: str = "black",
+    layer: str | None = None,
+    opacity: float = 0.6,
+    min_confidence: float = 0.9,
+    max_faces: float = 20,
+    samples: float = 16,
+    noise: float = 0.15,
+    patch: float = 16,
+    faith_patch: float = 8,
+    faith_fill: str = "grey",
+    *,
+    progress: Any = None,
+    with_faithfulness: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """Detect, classify and explain the chosen face, streamed as updates keyed by slot name.
+
+    Slots: ``faces_img``, ``label``, ``faces_json``, ``status``, ``face``, ``panel:<method>`` and
+    ``show:<method>`` (its panel's visibility), ``on_photo``, ``methods_json``, ``faith_plot``,
+    ``faith_table``, ``state``; ``stage`` says which step ended: ``faces``, ``fast`` (the one-pass maps),
+    ``slow`` (one more slow map) or ``done``. Maps come fast ones first; faithfulness comes last.
+    """
+    progress = progress or (lambda *a, **k: None)
+    spec, names, settings, k_target = parse_request(
+        model_name, target, methods, steps, baseline, layer, samples, noise, patch
+    )
+    if faith_fill not in FILLS:
+        raise gr.Error(f"Unknown fill {faith_fill!r}. Choose one of: {', '.join(FILLS)}.")
+    f_patch = int(_number(faith_patch, "Faithfulness patch", 2, 64, whole=True))
+    opacity = _number(opacity, "Overlay opacity", 0.0, 1.0)
     t0 = time.perf_counter()
-    settings = DetectSettings(min_confidence=float(min_confidence), max_faces=max(1, int(max_faces)))
-    faces = find_faces(photo, lm, settings, whole_image=bool(whole_image))
-    boxes = [f.box for f in faces]
-    annotated = draw_faces(photo, boxes, [f.tag() for f in faces], [f.label or "too_small" for f in faces])
-    records = [f.to_dict() for f in faces]
-    judged = [f for f in faces if not f.too_small]
-    choices = _face_choices(faces)
-    if not judged:
+    lm, photo, faces = detect(model_name, image, whole_image, min_confidence, max_faces)
+    annotated = draw_faces(
+        photo, [f.box for f in faces], [f.tag() for f in faces], [f.label or "too_small" for f in faces]
+    )
+    update: dict[str, Any] = {"faces_img": annotated, "faces_json": [f.to_dict() for f in faces]}
+    update |= {f"panel:{n}": None for n in METHODS} | {f"show:{n}": gr.update(visible=n in names) for n in METHODS}
+    update |= {"on_photo": None, "methods_json": {}, "faith_plot": None, "faith_table": None, "state": None}
+    if not any(not f.too_small for f in faces):
         msg = (
             "No face was found in this photo. Tick **Treat the whole image as one face** to classify it anyway."
             if not faces
             else "The faces in this photo are too small to judge (under 40 pixels). Use a closer photo."
         )
-        yield (
-            annotated,
-            None,
-            None,
-            None,
-            None,
-            None,
-            records,
-            f"{model_status(model_name)}\n\n{msg}",
-            gr.update(choices=[], value=None),
-        )
+        yield update | {
+            "label": None,
+            "status": f"{model_status(model_name)}\n\n{msg}",
+            "stage": "done",
+            "face": gr.update(choices=[], value=None),
+        }
         return
     chosen = choose_face(faces, face_choice)
-    label = {DISPLAY_NAMES[k]: v for k, v in (chosen.probabilities or {}).items()}
+    probs = chosen.probabilities or {}
     crop = face_crop(photo, chosen)
-    opacity = float(opacity)
-    status = [model_status(model_name), f"{len(faces)} face(s) found; explaining face {chosen.index}."]
-    gen = explain(
+    # The detector's pass already gave the predicted class: no extra forward pass before the first maps.
+    ctx = face_context(
         lm,
         crop,
-        steps=int(steps),
-        baseline=baseline,
-        layer=layer or None,
-        progress=lambda f, title: progress(f, desc=f"{title} ({int(steps)} steps)"),
+        spec.labels.index(max(probs, key=probs.__getitem__)) if k_target is None and probs else k_target,
+        settings,
     )
-    cam = next(gen)
-    grads = next(gen)
-    cam_img = figure(
-        crop, cam, opacity, f"Grad-CAM · {cam.seconds:.2f} s\nlayer {cam.layer} ({cam.grid_text} grid)"
+    landmarks, box = face_geometry(chosen, spec.input_size)
+    state = FaceState(model_name, crop, ctx.target, str(target or "predicted"), settings, opacity, landmarks, box)
+    why = DISPLAY_NAMES.get(spec.labels[ctx.target], spec.labels[ctx.target])
+    predicted = max(probs, key=probs.__getitem__) if probs else spec.labels[ctx.target]
+    asked = ""
+    if k_target is not None and spec.labels[k_target] != predicted:
+        asked = f" (not the predicted {DISPLAY_NAMES.get(predicted, predicted)}: a *why not?* view)"
+    elif k_target is not None:
+        asked = " (the predicted class)"
+    status = [
+        model_status(model_name),
+        f"{len(faces)} face(s) found; explaining face {chosen.index}, class **{why}**{asked}.",
+    ]
+    update |= {
+        "label": {DISPLAY_NAMES[k]: v for k, v in probs.items()},
+        "face": gr.update(choices=_face_choices(faces), value=str(chosen.index)),
+        "status": "\n\n".join(status),
+        "stage": "faces",
+    }
+    yield update
+    fast = [n for n in names if not METHODS[n].slow]
+    slow = [n for n in names if METHODS[n].slow]
+
+    def show(ns: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for n in ns:
+            e = state.maps[n]
+            state.regions[n] = face_regions(e.attribution, landmarks, box)
+            out[f"panel:{n}"] = _panel_image(state, e, spec.labels)
+            if e.blank and e.layer:
+                status.append(blank_cam_message(e.layer, spec.cam_layers).replace("Grad-CAM", e.method))
+            if e.relative_delta is not None and e.key == "ig":
+                status.append(_ig_note(e))
+        first = next((n for n in names if n in state.maps), None)
+        if first is not None and first in ns:
+            out["on_photo"] = paste_map(photo, state.maps[first], chosen.crop, opacity)
+        out["methods_json"] = {m: _record(state, m) for m in names if m in state.maps}
+        out["status"] = "\n\n".join(status)
+        return out
+
+    for n in fast:
+        state.maps[n] = run(ctx, n)
+    if fast:
+        yield show(fast) | {"stage": "fast"}
+    for n in slow:
+        progress(0, desc=METHODS[n].title)
+        state.maps[n] = run(ctx, n, lambda f, title: progress(f, desc=title))
+        yield show([n]) | {"stage": "slow"}
+    if with_faithfulness:
+        progress(0, desc="Faithfulness: random patch orders")
+        rnd = random_curves(ctx.pm, ctx.pixels, ctx.target, f_patch, faith_fill)
+        for i, n in enumerate(names):
+            progress((i + 1) / (len(names) + 1), desc=f"Faithfulness: {METHODS[n].title}")
+            state.faith[n] = faithfulness(
+                ctx.pm, ctx.pixels, ctx.target, state.maps[n].attribution, patch=f_patch, fill=faith_fill, random=rnd
+            )
+        plot, table = _ranking(state, names)
+        best = table.iloc[0]["map"] if len(table) else None
+        status.append(
+            f"Most faithful map here: **{best}** (deletion and insertion, {f_patch} px patches, "
+            f"{faith_fill} fill; see **Faithfulness**)."
+        )
+        update = {"faith_plot": plot, "faith_table": table}
+    else:
+        update = {}
+    status.append(f"Total {time.perf_counter() - t0:.1f} s.")
+    yield update | {
+        "methods_json": {m: _record(state, m) for m in names},
+        "status": "\n\n".join(status),
+        "state": state,
+        "stage": "done",
+    }
+
+
+def _ig_note(e: Explanation) -> str:
+    rel = e.relative_delta or 0.0
+    text = f"IG convergence delta {e.delta:.3g} ({100 * rel:.1f}% of the score gap, {e.steps} steps)"
+    if e.converged is False:
+        return text + f": not under 5 % within {MAX_STEPS} steps (the cap); read the IG map as approximate."
+    if e.converged is None and rel > 0.05:
+        return text + "; raise the steps or choose auto."
+    return text + "."
+
+
+def _progress_desc(progress: Any, prefix: str) -> Callable[[float, str], None]:
+    return lambda f, text: progress(f, desc=f"{prefix}: {text}")
+
+
+def rerank(state: FaceState | None, methods: Any) -> dict[str, Any]:
+    """Show the chosen panels and rank the computed ones among them, without computing anything."""
+    chosen = [m for m in METHODS if m in (methods or [])]
+    out: dict[str, Any] = {f"show:{n}": gr.update(visible=n in chosen) for n in METHODS}
+    if state is not None and state.faith:
+        out["faith_plot"], out["faith_table"] = _ranking(state, chosen)
+    return out
+
+
+def sanity_stream(
+    state: FaceState | None, methods: Any, *request: Any, progress: Any = None
+) -> Iterator[dict[str, Any]]:
+    """The sanity check on the explained face (or, without ``state``, on the face the ``request`` arguments of
+    :func:`face_state` name): maps after each randomised block, similarity plot and records, verdicts."""
+    progress = progress or (lambda *a, **k: None)
+    if state is None:
+        if not request or request[1] is None:
+            raise gr.Error("Explain a face first: the sanity check reruns its maps on randomised copies of the model.")
+        state = face_state(*request)
+    names = parse_methods(methods)
+    lm = get_model(state.model_name)
+    pm = PixelModel(lm.model, lm.spec)
+    x = pixels(state.crop, lm.spec).contiguous(memory_format=torch.channels_last)
+    titles = {n: METHODS[n].title for n in names}
+    steps: list[SanityStep] = []
+    gen = cascading_randomisation(
+        pm, x, names, state.target, state.settings, progress=lambda f, text: progress(f, desc=f"Sanity check: {text}")
     )
-    grad_img = figure(crop, grads, opacity, f"Gradients · {grads.seconds:.2f} s\n(same pass as Grad-CAM)")
-    on_photo = paste_map(photo, cam, chosen.crop, opacity)
-    if cam.blank:
-        status.append(blank_cam_message(cam.layer or "", spec.cam_layers))
-    dropdown = gr.update(choices=choices, value=str(chosen.index))
-    yield annotated, label, cam_img, grad_img, None, on_photo, records, "\n\n".join(status), dropdown
-    progress(0, desc="Integrated Gradients")
-    ig = next(gen)
-    ig_img = figure(
-        crop, ig, opacity, f"Integrated Gradients · {ig.seconds:.2f} s\n{ig.steps} steps, {baseline} baseline"
-    )
-    status.append(
-        f"IG convergence delta {ig.delta:.3g} ({100 * (ig.relative_delta or 0):.1f}% of the score gap"
-        f"{'; raise the steps' if (ig.relative_delta or 0) > 0.05 else ''}). Total {time.perf_counter() - t0:.1f} s."
-    )
-    yield annotated, label, cam_img, grad_img, ig_img, on_photo, records, "\n\n".join(status), dropdown
+    for step in gen:
+        steps.append(step)
+        text = "Randomising the model block by block, from the output down"
+        if len(steps) > 1:
+            text += f": {len(steps) - 1} block(s) random so far (last: `{step.block}`)."
+        yield {
+            "sanity_text": text,
+            "sanity_plot": sanity_plot(steps, titles),
+            "sanity_strip": map_strip(state.crop, steps, titles, state.opacity),
+            "sanity_json": [s.to_record() for s in steps],
+        }
+    lines = verdicts(steps, titles)
+    flags = barely_changes(steps)
+    yield {
+        "sanity_text": "\n\n".join(["**Done.** " + SANITY_RULE, *lines]),
+        "sanity_json": {"steps": [s.to_record() for s in steps], "barely_changes": flags},
+        "stage": "done",
+    }
+
+
+def compare_stream(
+    state: FaceState | None, methods: Any, *request: Any, progress: Any = None
+) -> Iterator[dict[str, Any]]:
+    """Every registered model on the explained face (or the face the ``request`` arguments of :func:`face_state`
+    name): its prediction and the chosen maps, model by model."""
+    progress = progress or (lambda *a, **k: None)
+    if state is None:
+        if not request or request[1] is None:
+            raise gr.Error("Explain a face first: the comparison runs every model on that face.")
+        state = face_state(*request)
+    names = parse_methods(methods)
+    out: dict[str, Any] = {f"cmp_show:{m}:{n}": gr.update(visible=n in names) for m in list_models() for n in METHODS}
+    yield out
+    for model_name in list_models():
+        lm = get_model(model_name)
+        probs = classify(lm, [state.crop])[0]
+        out = {f"cmp_label:{model_name}": {DISPLAY_NAMES[k]: float(v) for k, v in zip(lm.spec.labels, probs)}}
+        target = None if state.target_choice in ("predicted", "", "None") else state.target
+        layer = state.settings.layer if state.settings.layer in lm.spec.cam_layers else None
+        ctx = face_context(lm, state.crop, target, dataclasses.replace(state.settings, layer=layer))
+        other = FaceState(
+            model_name,
+            state.crop,
+            ctx.target,
+            state.target_choice,
+            ctx.settings,
+            state.opacity,
+            state.landmarks,
+            state.box,
+        )
+        report = _progress_desc(progress, lm.spec.title)
+        for n in fast_first(names):
+            other.maps[n] = e = run(ctx, n, report)
+            other.regions[n] = face_regions(e.attribution, state.landmarks, state.box)
+            out[f"cmp:{model_name}:{n}"] = _panel_image(other, e, lm.spec.labels)
+            yield out
+            out = {}
+    yield {"stage": "done"}
+
+
+def whole_at_the_end(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """``stream``'s updates as they come, but the one with ``stage == "done"`` carries every slot's last value:
+    an API client, which keeps only the last update, gets the whole result."""
+    everything: dict[str, Any] = {}
+    for upd in stream:
+        everything.update(upd)
+        yield everything if upd.get("stage") == "done" else upd
 
 
 def layers_for(model_name: str) -> tuple[Any, str]:
     spec = get_spec(model_name)
-    return gr.update(choices=list(spec.cam_layers), value=spec.cam_layers[0]), model_status(model_name)
+    return gr.update(choices=list(spec.cam_layers), value=None), model_status(model_name)
 
 
 def build_demo() -> gr.Blocks:
@@ -274,7 +755,13 @@ def build_demo() -> gr.Blocks:
                     height=320,
                 )
                 with gr.Row():
-                    steps = NumberSlider(MIN_STEPS, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="IG steps")
+                    steps = gr.Dropdown(
+                        STEP_CHOICES,
+                        value="auto",
+                        label="IG steps",
+                        allow_custom_value=True,
+                        info="auto: until the sums add up (delta < 5 %)",
+                    )
                     baseline = gr.Dropdown(list(BASELINES), value="black", label="IG baseline")
                 face = gr.Dropdown(
                     [],
@@ -283,33 +770,283 @@ def build_demo() -> gr.Blocks:
                     allow_custom_value=True,
                 )
                 whole = gr.Checkbox(False, label="Treat the whole image as one face (skip face detection)")
+                target = gr.Dropdown(
+                    [("Predicted class", "predicted")] + [(DISPLAY_NAMES[k], k) for k in LABELS],
+                    value="predicted",
+                    label="Explain the class",
+                    info="another class: why not that one?",
+                )
+                methods = gr.CheckboxGroup(
+                    [(m.title, m.name) for m in METHODS.values()], value=default_methods(), label="Maps to show"
+                )
                 with gr.Accordion("More settings", open=False):
-                    layer = gr.Dropdown(  # any model's layers through the API: run_explain checks them
-                        list(spec.cam_layers), value=spec.cam_layers[0], label="Grad-CAM layer", allow_custom_value=True
+                    layer = gr.Dropdown(  # any model's layers through the API: explain_stream checks them
+                        list(spec.cam_layers),
+                        value=None,  # the model's default (its first layer), for the page and API clients alike
+                        allow_custom_value=True,
+                        label="CAM layer (Grad-CAM, Grad-CAM++, LayerCAM; empty: the model's default)",
                     )
                     opacity = NumberSlider(0.1, 1.0, value=0.6, step=0.05, label="Overlay opacity")
                     min_conf = NumberSlider(0.5, 0.99, value=0.9, step=0.01, label="Face detection confidence")
                     max_faces = NumberSlider(1, 50, value=20, step=1, label="Maximum faces")
+                    samples = NumberSlider(1, 64, value=16, step=1, label="SmoothGrad samples")
+                    noise = NumberSlider(0.0, 0.5, value=0.15, step=0.01, label="SmoothGrad noise (share of 0..1)")
+                    patch = NumberSlider(4, 48, value=16, step=2, label="Occlusion patch (px)")
+                    faith_patch = NumberSlider(4, 32, value=8, step=2, label="Faithfulness patch (px)")
+                    faith_fill = gr.Radio(list(FILLS), value="grey", label="Faithfulness fill (removed patches)")
                 button = gr.Button("Explain", variant="primary")
                 if EXAMPLES:
                     gr.Examples(EXAMPLES, inputs=[image], label="Examples (made by maskxai's mask renderer)")
-            with gr.Column(scale=2):
+            with gr.Column(scale=3):  # 3:1 gives each of two map panels 500+ px on a 1500 px page
                 status = gr.Markdown(model_status(DEFAULT_MODEL))
                 with gr.Row():
                     faces_img = gr.Image(label="Faces found", format="png", interactive=False, height=320)
                     label = gr.Label(num_top_classes=3, label="Prediction for the chosen face")
-                with gr.Row():
-                    cam = gr.Image(label="Grad-CAM", format="png", interactive=False, show_label=False)
-                    grads = gr.Image(label="Gradients", format="png", interactive=False, show_label=False)
-                    ig = gr.Image(label="Integrated Gradients", format="png", interactive=False, show_label=False)
-                on_photo = gr.Image(label="Grad-CAM on the whole photo", format="png", interactive=False, height=320)
-                with gr.Accordion("Per-face results (as the API returns them)", open=False):
-                    faces_json = gr.JSON(label="Per-face results")
-                gr.Markdown(HOW_TO_READ)
-        inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]
-        outputs = [faces_img, label, cam, grads, ig, on_photo, faces_json, status, face]
+                slots: dict[str, Any] = {"faces_img": faces_img, "label": label, "status": status}
+                with gr.Tabs():
+                    with gr.Tab("Maps", id="maps", elem_id="maps"):
+                        with gr.Row(equal_height=False):  # panels wrap: two a row on a wide page, one on a narrow
+                            for m in METHODS.values():
+                                with gr.Column(min_width=MIN_PANEL_PX, visible=m.default) as col:
+                                    slots[f"panel:{m.name}"] = gr.Image(
+                                        label=m.title,
+                                        format="png",
+                                        interactive=False,
+                                        show_label=False,
+                                        buttons=["download", "fullscreen"],
+                                    )
+                                slots[f"show:{m.name}"] = col
+                        slots["on_photo"] = gr.Image(
+                            label="The first shown map on the whole photo", format="png", interactive=False, height=320
+                        )
+                    with gr.Tab("Faithfulness", id="faithfulness", elem_id="faithfulness"):
+                        gr.Markdown(FAITH_HELP)
+                        slots["faith_plot"] = gr.Image(
+                            label="Deletion and insertion curves", format="png", interactive=False, show_label=False
+                        )
+                        slots["faith_table"] = gr.Dataframe(
+                            headers=FAITH_COLUMNS, label="Maps ranked for this face", interactive=False, wrap=True
+                        )
+                    with gr.Tab("Sanity check", id="sanity", elem_id="sanity"):
+                        gr.Markdown(SANITY_HELP)
+                        with gr.Row():
+                            sanity_button = gr.Button("Run the sanity check on this face", variant="primary")
+                            sanity_stop = gr.Button("Stop", variant="stop")
+                        sanity_slots = {
+                            "sanity_text": gr.Markdown(),
+                            "sanity_plot": gr.Image(
+                                label="Similarity to the trained map", format="png", interactive=False, show_label=False
+                            ),
+                            "sanity_strip": gr.Image(
+                                label="Maps as the model is randomised",
+                                format="png",
+                                interactive=False,
+                                show_label=False,
+                            ),
+                        }
+                        with gr.Accordion("Sanity check records (as the API returns them)", open=False):
+                            sanity_slots["sanity_json"] = gr.JSON(label="Spearman and SSIM per randomised block")
+                    with gr.Tab("Compare models", id="compare", elem_id="compare"):
+                        gr.Markdown("Every classifier on the explained face, with the chosen maps and class.")
+                        compare_button = gr.Button("Compare the models on this face", variant="primary")
+                        compare_slots: dict[str, Any] = {}
+                        with gr.Row(equal_height=False):
+                            for n in list_models():
+                                with gr.Column(min_width=MIN_PANEL_PX):
+                                    compare_slots[f"cmp_label:{n}"] = gr.Label(
+                                        num_top_classes=3, label=get_spec(n).title
+                                    )
+                                    for m in METHODS.values():
+                                        compare_slots[f"cmp:{n}:{m.name}"] = img = gr.Image(
+                                            label=f"{get_spec(n).title}: {m.title}",
+                                            format="png",
+                                            interactive=False,
+                                            show_label=False,
+                                            visible=m.default,
+                                        )
+                                        compare_slots[f"cmp_show:{n}:{m.name}"] = img
+                    with gr.Tab("API records", id="api", elem_id="api"):
+                        slots["methods_json"] = gr.JSON(label="One record per map, by method name")
+                        slots["faces_json"] = gr.JSON(label="Per-face results")
+                gr.Markdown(how_to_read())
+        slots["face"] = face
+        slots["state"] = state = gr.State(None)
+        outputs = list(dict.fromkeys(slots.values()))
+        page_inputs = [
+            model,
+            image,
+            face,
+            whole,
+            target,
+            methods,
+            steps,
+            baseline,
+            layer,
+            opacity,
+            min_conf,
+            max_faces,
+            samples,
+            noise,
+            patch,
+            faith_patch,
+            faith_fill,
+        ]
+
+        def explain_face(
+            model_name: str,
+            image: str | None,
+            face_choice: str | None = None,
+            whole_image: bool = False,
+            target: str | None = "predicted",
+            methods: list[str] | None = None,
+            steps: str | int = "auto",
+            baseline: str = "black",
+            layer: str | None = None,
+            opacity: float = 0.6,
+            min_confidence: float = 0.9,
+            max_faces: float = 20,
+            samples: float = 16,
+            noise: float = 0.15,
+            patch: float = 16,
+            faith_patch: float = 8,
+            faith_fill: str = "grey",
+            progress: gr.Progress = gr.Progress(),
+        ) -> Iterator[dict[Any, Any]]:
+            """Explain the chosen face with the chosen maps (default: Grad-CAM, gradients, IG); outputs by
+            component. Through the API every parameter but the model and the image may be left out."""
+            args = (
+                model_name,
+                image,
+                face_choice,
+                whole_image,
+                target,
+                methods,
+                steps,
+                baseline,
+                layer,
+                opacity,
+                min_confidence,
+                max_faces,
+                samples,
+                noise,
+                patch,
+                faith_patch,
+                faith_fill,
+            )
+            for upd in whole_at_the_end(explain_stream(*args, progress=progress)):
+                yield {slots[k]: v for k, v in upd.items() if k in slots}
+
+        def rank_shown(state: FaceState | None, methods: list[str]) -> dict[Any, Any]:
+            return {slots[k]: v for k, v in rerank(state, methods).items()}
+
+        def check_face(
+            state: FaceState | None,
+            model_name: str,
+            image: str | None,
+            face_choice: str | None = None,
+            whole_image: bool = False,
+            target: str | None = "predicted",
+            methods: list[str] | None = None,
+            steps: str | int = "auto",
+            baseline: str = "black",
+            layer: str | None = None,
+            opacity: float = 0.6,
+            min_confidence: float = 0.9,
+            max_faces: float = 20,
+            samples: float = 16,
+            noise: float = 0.15,
+            patch: float = 16,
+            progress: gr.Progress = gr.Progress(),
+        ) -> Iterator[dict[Any, Any]]:
+            """The sanity check on the explained face; through the API (no state), on the face its inputs name."""
+            request = (
+                model_name,
+                image,
+                face_choice,
+                whole_image,
+                target,
+                methods,
+                steps,
+                baseline,
+                layer,
+                opacity,
+                min_confidence,
+                max_faces,
+                samples,
+                noise,
+                patch,
+            )
+            stream = sanity_stream(state, methods or default_methods(), *request, progress=progress)
+            for upd in whole_at_the_end(stream):
+                yield {sanity_slots[k]: v for k, v in upd.items() if k in sanity_slots}
+
+        def compare_face(
+            state: FaceState | None,
+            model_name: str,
+            image: str | None,
+            face_choice: str | None = None,
+            whole_image: bool = False,
+            target: str | None = "predicted",
+            methods: list[str] | None = None,
+            steps: str | int = "auto",
+            baseline: str = "black",
+            layer: str | None = None,
+            opacity: float = 0.6,
+            min_confidence: float = 0.9,
+            max_faces: float = 20,
+            samples: float = 16,
+            noise: float = 0.15,
+            patch: float = 16,
+            progress: gr.Progress = gr.Progress(),
+        ) -> Iterator[dict[Any, Any]]:
+            """Every model on the explained face; through the API (no state), on the face its inputs name."""
+            request = (
+                model_name,
+                image,
+                face_choice,
+                whole_image,
+                target,
+                methods,
+                steps,
+                baseline,
+                layer,
+                opacity,
+                min_confidence,
+                max_faces,
+                samples,
+                noise,
+                patch,
+            )
+            stream = compare_stream(state, methods or default_methods(), *request, progress=progress)
+            for upd in whole_at_the_end(stream):
+                yield {compare_slots[k]: v for k, v in upd.items() if k in compare_slots}
+
         # releasing_memory: freed heap pages go back to the system after each request (see maskxai.memory)
-        button.click(releasing_memory(run_explain), inputs, outputs, api_name="explain")
+        button.click(releasing_memory(explain_face), page_inputs, outputs, api_name="explain_face")
+        methods.change(
+            rank_shown,
+            [state, methods],
+            [slots[k] for k in slots if k.startswith("show:")] + [slots["faith_plot"], slots["faith_table"]],
+            api_visibility="private",
+        )
+        sanity_event = sanity_button.click(
+            releasing_memory(check_face),
+            [state, *page_inputs[:15]],
+            list(sanity_slots.values()),
+            api_name="sanity_check",
+        )
+        sanity_stop.click(None, None, None, cancels=[sanity_event])
+        compare_button.click(
+            releasing_memory(compare_face),
+            [state, *page_inputs[:15]],
+            list(dict.fromkeys(compare_slots.values())),
+            api_name="compare_models",
+        )
+        # The first API, kept for today's clients: 10 inputs, 9 outputs (Grad-CAM, gradients, IG), no page button.
+        legacy = gr.Button("Explain (API v1)", visible=False)
+        legacy_inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]
+        legacy_outputs = [slots[k] for k in LEGACY_SLOTS]
+        legacy.click(releasing_memory(run_explain), legacy_inputs, legacy_outputs, api_name="explain")
         model.change(layers_for, [model], [layer, status], api_name="model_info")
         image.change(lambda: gr.update(choices=[], value=None), None, [face], api_name="reset_face")
     return demo
