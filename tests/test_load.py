@@ -62,8 +62,12 @@ def test_a_full_queue_says_busy(server, tmp_path):
     messages: list[str] = []
     lock = threading.Lock()
 
-    def visit() -> None:
-        client = Client(server.url, verbose=False, download_files=False)
+    n = app.QUEUE_SIZE + 14
+    clients = [Client(server.url, verbose=False, download_files=False) for _ in range(n)]  # before the burst
+    start = threading.Barrier(n)
+
+    def visit(client: Client) -> None:
+        start.wait()
         try:
             client.predict(
                 "resnet50", handle_file(str(photo)), 8, "black", None, None, False, 0.6, 0.9, 20, api_name="/explain"
@@ -74,7 +78,7 @@ def test_a_full_queue_says_busy(server, tmp_path):
         with lock:
             messages.append(out)
 
-    threads = [threading.Thread(target=visit) for _ in range(app.QUEUE_SIZE + 14)]
+    threads = [threading.Thread(target=visit, args=(c,)) for c in clients]
     for t in threads:
         t.start()
     for t in threads:
