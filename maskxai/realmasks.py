@@ -333,8 +333,8 @@ def import_templates(src: Path, dst: Path = ASSETS) -> int:
     for name in cfg.sections():
         if name.rsplit("_", 1)[0] not in _KINDS and name not in _KINDS:
             continue
-        with Image.open(src / "templates" / f"{name}.png") as im:
-            im = im.convert("RGBA")
+        with Image.open(src / "templates" / f"{name}.png") as raw:
+            im = raw.convert("RGBA")
             s = min(1.0, _MAX_SIDE / max(im.size))
             im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.LANCZOS).save(
                 dst / "templates" / f"{name}.png", optimize=True
@@ -345,13 +345,13 @@ def import_templates(src: Path, dst: Path = ASSETS) -> int:
     with (dst / "masks.cfg").open("w") as f:
         f.write("# MaskTheFace templates (aqeelanwar/MaskTheFace, MIT), downscaled; anchors a..f scaled to match.\n")
         out.write(f)
-    for f in sorted((src / "textures").rglob("*")):
-        if f.suffix.lower() in (".png", ".jpg"):
-            with Image.open(f) as im:
-                im = im.convert("RGB")
-                s = min(1.0, _MAX_TEXTURE / max(im.size))
-                im.resize((round(im.width * s), round(im.height * s)), Image.Resampling.LANCZOS).save(
-                    dst / "textures" / f"{f.parent.name}_{f.stem}.png", optimize=True
+    for path in sorted((src / "textures").rglob("*")):
+        if path.suffix.lower() in (".png", ".jpg"):
+            with Image.open(path) as raw:
+                tex = raw.convert("RGB")
+                s = min(1.0, _MAX_TEXTURE / max(tex.size))
+                tex.resize((round(tex.width * s), round(tex.height * s)), Image.Resampling.LANCZOS).save(
+                    dst / "textures" / f"{path.parent.name}_{path.stem}.png", optimize=True
                 )
     (dst / "LICENSE").write_text((src / "LICENSE").read_text())
     return n

@@ -55,7 +55,7 @@ def split_model(model: nn.Module, start: str) -> tuple[nn.Module, nn.Module]:
             "or a block of one that is a Sequential, e.g. 'layer4.1'"
         )
     frozen = names[: names.index(head)]
-    trunk_parts = [model._modules[n] for n in frozen]
+    trunk_parts: list[nn.Module] = [m for n in frozen if (m := model._modules[n]) is not None]
     top = copy.copy(model)
     top._modules = dict(model._modules)
     for n in frozen:
