@@ -257,7 +257,7 @@ LEGACY_SLOTS = (
     "face",
 )
 FAITH_COLUMNS = [
-    "rank",
+    "#",
     "map",
     "deletion AUC (lower: better)",
     "random order",
@@ -735,6 +735,7 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(
         title="maskxai: explainable face-mask classifier",
         delete_cache=(min(60, CACHE_MAX_AGE_S), CACHE_MAX_AGE_S),  # checked every minute; the cache stays bounded
+        fill_width=True,  # the whole window: two 500 px map panels side by side on a 1500 px page
     ) as demo:
         gr.Markdown(
             "# maskxai: is the mask worn correctly?\n"
@@ -814,6 +815,7 @@ def build_demo() -> gr.Blocks:
                                         interactive=False,
                                         show_label=False,
                                         buttons=["download", "fullscreen"],
+                                        elem_classes=["map-panel"],
                                     )
                                 slots[f"show:{m.name}"] = col
                         slots["on_photo"] = gr.Image(

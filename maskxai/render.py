@@ -294,63 +294,64 @@ def _region_bars(draw: ImageDraw.ImageDraw, r: RegionShares, x: int, y: int, wid
     )
 
 
-def faithfulness_plot(results: dict[str, Faithfulness], titles: dict[str, str], width_px: int = 960) -> Image.Image:
-    """Deletion and insertion curves of each map (solid) beside the random orders' (dashed, grey)."""
+def faithfulness_plot(results: dict[str, Faithfulness], titles: dict[str, str], width_px: int = 1000) -> Image.Image:
+    """Deletion and insertion curves of each map (solid) beside the random orders' (dashed, grey); one legend
+    below both plots (the AUCs are in the ranking table)."""
     dpi = 100
-    rows = -(-(len(results) + 1) // 2)  # legend rows under each plot
-    fig = Figure(figsize=(width_px / dpi, (0.36 + 0.03 * rows) * width_px / dpi), dpi=dpi)
+    rows = -(-(len(results) + 1) // 4)
+    fig = Figure(figsize=(width_px / dpi, (0.42 + 0.035 * rows) * width_px / dpi), dpi=dpi)
     axes = fig.subplots(1, 2)
     colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     first = next(iter(results.values()), None)
     for ax, kind in zip(axes, ("deletion", "insertion")):
         for i, (name, f) in enumerate(results.items()):
-            c = getattr(f.map, kind)
-            auc = getattr(f.map, f"{kind}_auc")
-            label = f"{titles.get(name, name)} {auc:.2f}"
-            ax.plot(f.map.fractions, c, color=colours[i % len(colours)], lw=2, label=label)
+            ax.plot(
+                f.map.fractions,
+                getattr(f.map, kind),
+                color=colours[i % len(colours)],
+                lw=2.2,
+                label=titles.get(name, name),
+            )
         if first is not None:
             ax.plot(
-                first.random.fractions,
-                getattr(first.random, kind),
-                color="0.5",
-                ls="--",
-                lw=2,
-                label=f"random order {getattr(first.random, f'{kind}_auc'):.2f}",
+                first.random.fractions, getattr(first.random, kind), color="0.45", ls="--", lw=2, label="random order"
             )
         better = "lower" if kind == "deletion" else "higher"
-        ax.set_title(f"{kind.capitalize()} (AUC: {better} is better)", fontsize=13, loc="left")
-        ax.set_xlabel("share of patches " + ("greyed out" if kind == "deletion" else "put back"), fontsize=12)
-        ax.set_ylabel("probability of the class", fontsize=12)
+        ax.set_title(f"{kind.capitalize()}: {better} area is better", fontsize=14, loc="left")
+        ax.set_xlabel("share of patches " + ("greyed out" if kind == "deletion" else "put back"), fontsize=13)
+        ax.set_ylabel("probability of the class", fontsize=13)
         ax.set_ylim(-0.02, 1.02)
         ax.tick_params(labelsize=12)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(0.0, -0.2), ncol=2, frameon=False)
-    fig.tight_layout(rect=(0, 0, 0.93, 1))  # the right edge stays free for Gradio's icons
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=13, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * rows + 0.02, 0.94, 1))  # legend below; the right edge free for icons
     return _to_image(fig, dpi)
 
 
-def sanity_plot(steps: list[SanityStep], titles: dict[str, str], width_px: int = 960) -> Image.Image:
-    """Spearman rank correlation and SSIM with the trained map after each randomised block."""
+def sanity_plot(steps: list[SanityStep], titles: dict[str, str], width_px: int = 1000) -> Image.Image:
+    """Spearman rank correlation and SSIM of each method's |map| with the trained one, after each randomised
+    block (cumulative, from the output down); the dashed line is the flag threshold."""
     dpi = 100
-    fig = Figure(figsize=(width_px / dpi, 0.45 * width_px / dpi), dpi=dpi)
+    names = list(steps[0].spearman) if steps else []
+    rows = -(-max(1, len(names)) // 4)
+    fig = Figure(figsize=(width_px / dpi, (0.46 + 0.035 * rows) * width_px / dpi), dpi=dpi)
     axes = fig.subplots(1, 2)
     labels = ["trained"] + [s.block for s in steps[1:]]
     xs = np.arange(len(steps))
-    names = list(steps[0].spearman) if steps else []
-    for ax, key, what in zip(axes, ("spearman", "ssim"), ("Spearman rank correlation of |map|", "SSIM")):
+    for ax, key, what in zip(axes, ("spearman", "ssim"), ("Spearman (ranks of |map|)", "SSIM (|map|)")):
         for name in names:
             ax.plot(xs, [getattr(s, key)[name] for s in steps], marker="o", lw=2, label=titles.get(name, name))
-        ax.set_title(f"{what} with the trained map", fontsize=13, loc="left")
+        ax.set_title(f"{what} vs the trained map", fontsize=13, loc="left")
         ax.set_xticks(xs, labels, rotation=60, ha="right", fontsize=11)
-        ax.set_xlabel("randomised down to (cumulative, output side first)", fontsize=12)
+        ax.set_xlabel("random from the output down to", fontsize=12)
         ax.set_ylim(-0.25 if key == "spearman" else 0, 1.05)
         ax.tick_params(axis="y", labelsize=12)
         ax.grid(alpha=0.3)
-    if key == "ssim":
-        axes[1].axhline(0, color="0.6", lw=1)
     axes[0].axhline(0.5, color="0.5", ls="--", lw=1)
-    axes[0].legend(fontsize=11, loc="lower left")
-    fig.tight_layout(rect=(0, 0, 0.93, 1))
+    handles, leg = axes[0].get_legend_handles_labels()
+    fig.legend(handles, leg, loc="lower center", ncol=4, fontsize=13, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 * rows + 0.01, 0.94, 1))  # legend below; the right edge free for icons
     return _to_image(fig, dpi)
 
 

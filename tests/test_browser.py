@@ -86,6 +86,50 @@ def test_no_face_photo_says_so_on_the_page(page_url, tmp_path):
         assert "Treat the whole image as one face" in page.inner_text("body")
 
 
+@pytest.mark.parametrize("width", [1500, 1024])
+def test_every_view_open_maps_wide_enough(page_url, width, tmp_path):
+    """Explain, then open every tab (faithfulness, sanity check with Stop, compare, API records): no traceback,
+    maps at least 400 px wide on a 1500 px page, screenshots of each view."""
+    shots = _shots(tmp_path)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": 1200})
+            page.goto(page_url)
+            page.get_by_role("button", name="Explain", exact=True).wait_for(timeout=60_000)
+            page.get_by_label("LayerCAM").check()
+            _upload_and_explain(page, ROOT / "examples" / "hopper_chin.jpg")
+            page.get_by_text(re.compile(r"Total \d+(\.\d+)? s")).wait_for(timeout=600_000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shots / f"views_{width}_maps.png"), full_page=True)
+            maps = page.locator("#maps .map-panel img")
+            widths = [b["width"] for b in (maps.nth(i).bounding_box() for i in range(maps.count())) if b]
+            assert len(widths) == 4, widths  # Grad-CAM, gradients, IG, LayerCAM
+            if width >= 1500:
+                # each panel draws its map on 400 of its 500 px: the panel must get at least 500
+                assert min(widths) >= 500, widths
+            for tab in ("Faithfulness", "Sanity check", "Compare models", "API records"):
+                page.get_by_role("tab", name=tab).click()
+                page.wait_for_timeout(500)
+                if tab == "Sanity check":
+                    page.get_by_role("button", name="Run the sanity check on this face").click()
+                    page.get_by_text("block(s) random so far").wait_for(timeout=300_000)
+                    page.get_by_role("button", name="Stop").click()
+                if tab == "Compare models":
+                    page.get_by_role("button", name="Compare the models on this face").click()
+                    page.wait_for_timeout(1000)
+                    page.locator("#compare img").nth(3).wait_for(timeout=300_000)
+                page.wait_for_timeout(1000)
+                page.screenshot(path=str(shots / f"views_{width}_{tab.split()[0].lower()}.png"), full_page=True)
+                assert "Traceback" not in page.inner_text("body")
+            body = page.inner_text("body")
+            assert "Most faithful map here" in body and "deletion" in body.lower()
+        finally:
+            browser.close()
+
+
 def test_a_bomb_upload_gets_a_sentence_on_the_page(page_url, tmp_path):
     """A small PNG that declares 30000x30000 pixels: refused from its header, with a sentence, not a traceback."""
     import struct
