@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .explain import ExplainSettings, Explanation, PixelModel, default_methods, get_method
+from .explain import ExplainSettings, Explanation, PixelModel, get_method
 from .explain.base import Context, Progress, Steps, resolve_target
 from .explain.methods import fast_first
 from .faces import DetectSettings, center_square, crop_box, crop_face, detect_faces
@@ -137,6 +137,11 @@ def face_geometry(face: FaceResult, size: int) -> tuple[np.ndarray | None, tuple
     return lm, box
 
 
+CLASSIC_METHODS = ("gradcam", "gradients", "ig")
+"""What :func:`explain` yields unless told otherwise, in this order (the first API's three maps; the page's
+defaults are :func:`maskxai.explain.default_methods`)."""
+
+
 def explain(
     lm: LoadedModel,
     face: Image.Image,
@@ -168,7 +173,7 @@ def explain(
     Raises:
         ValueError: Unknown method, class or layer, bad settings.
     """
-    names = list(methods) if methods is not None else default_methods()
+    names = list(methods) if methods is not None else list(CLASSIC_METHODS)
     for n in names:
         get_method(n)  # unknown names fail before any work
     settings = settings or ExplainSettings()

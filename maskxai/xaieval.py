@@ -271,7 +271,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sanity-n", type=int, default=10, help="faces for the sanity check (0: skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=None, help="folder for xaieval.md and xaieval.json")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default; 1 on a busy CPU)")
     a = p.parse_args(argv)
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
     try:
         entries = [Entry.parse(t) for t in a.methods.split(",") if t.strip()]
         steps = a.steps if a.steps == "auto" else int(a.steps)

@@ -21,8 +21,8 @@ def brightness(monkeypatch):
     return m
 
 
-def test_defaults_are_the_three_first_maps():
-    assert default_methods() == ["gradcam", "gradients", "ig"]
+def test_page_defaults_lead_with_the_most_faithful_cam():
+    assert default_methods() == ["layercam", "gradcam", "gradients", "ig"]
     assert {"gradcampp", "layercam", "smoothgrad", "smoothgrad_ig", "occlusion"} <= set(list_methods())
 
 

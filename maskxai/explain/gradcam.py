@@ -34,11 +34,10 @@ METHOD = Method(
 )
 
 
-def _explanations(lp: LayerPass, size: tuple[int, int]) -> tuple[Explanation, Explanation]:
-    cam, blank = cam_from_pass(lp, combine, size)
-    grid = (int(lp.activations.shape[-2]), int(lp.activations.shape[-1]))
+def _explanations(lp: LayerPass, layer: str, size: tuple[int, int]) -> tuple[Explanation, Explanation]:
+    cam, blank = cam_from_pass(lp, layer, combine, size)
     e_cam = Explanation(
-        "Grad-CAM", cam, False, lp.target, lp.seconds, key="gradcam", layer=lp.layer, grid=grid, blank=blank
+        "Grad-CAM", cam, False, lp.target, lp.seconds, key="gradcam", layer=layer, grid=lp.grid(layer), blank=blank
     )
     e_grad = Explanation(
         "Gradients",
@@ -73,8 +72,9 @@ def grad_cam_and_gradients(
     Raises:
         ValueError: Bad input shape, target or layer.
     """
-    lp = hooked_pass(pm, pixels, target, layer)
-    cam, grads = _explanations(lp, tuple(pixels.shape[-2:]))  # type: ignore[arg-type]
+    name = layer or pm.spec.cam_layers[0]
+    lp = hooked_pass(pm, pixels, target, name)
+    cam, grads = _explanations(lp, name, tuple(pixels.shape[-2:]))  # type: ignore[arg-type]
     return cam, grads, lp.probabilities
 
 

@@ -29,11 +29,11 @@ def _row(module: str) -> Method:
     return importlib.import_module(f"{__package__}.{module}").METHOD  # type: ignore[no-any-return]
 
 
+register_method(_row("layercam"))  # first: the most faithful CAM measured (docs/xai_measured.md)
 register_method(_row("gradcam"))
 register_method(_row("gradients"))
 register_method(_row("integrated_gradients"))
 register_method(_row("gradcampp"))
-register_method(_row("layercam"))
 register_method(_row("smoothgrad"))
 register_method(_row("smoothgrad_ig"))
 register_method(_row("occlusion"))
@@ -45,7 +45,7 @@ def list_methods() -> list[str]:
 
 
 def default_methods() -> list[str]:
-    """The methods shown unless the user picks others (Grad-CAM, gradients, IG)."""
+    """The methods shown unless the user picks others (LayerCAM, Grad-CAM, gradients, IG)."""
     return [m.name for m in METHODS.values() if m.default]
 
 
