@@ -180,6 +180,10 @@ def summarize(faces: list[dict[str, Any]], sanity: list[dict[str, Any]]) -> dict
             "blank": float(np.mean([r["blank"] for r in rows])),
             "seconds": float(np.median([r["seconds"] for r in rows])),
         }
+        if rows and rows[0].get("steps") is not None:  # IG: steps used, and how often the delta met the rule
+            faith[n]["median_steps"] = float(np.median([r["steps"] for r in rows]))
+            faith[n]["max_steps"] = int(max(r["steps"] for r in rows))
+            faith[n]["delta_ok"] = float(np.mean([bool(r["delta_ok"]) for r in rows]))
         regions[n] = {
             "lower_share": share,
             "lower_area": area,
@@ -223,6 +227,13 @@ def markdown(summary: dict[str, Any], header: str) -> str:
                 f"| {r['insertion_auc']:.3f} | {r['insertion_auc'] - r['random_insertion_auc']:+.3f} "
                 f"| {100 * r['beats_random_deletion']:.0f}% | {100 * r['blank']:.0f}% | {r['seconds']:.2f} |"
             )
+        out.append("")
+        for n, r in f.items():
+            if "median_steps" in r:
+                out.append(
+                    f"{n}: median {r['median_steps']:.0f} steps (at most {r['max_steps']}); convergence delta under "
+                    f"5 % of the score gap on {100 * r['delta_ok']:.0f}% of the faces."
+                )
         out.append("")
     g = summary["regions"]
     if g:
