@@ -69,7 +69,6 @@ sets of IG activations in memory."""
 CACHE_MAX_AGE_S = int(os.environ.get("MASKXAI_CACHE_MAX_AGE", "600"))
 """Uploads and served images are deleted from Gradio's cache this long after they were written."""
 MAX_UPLOAD = "20mb"
-DEFAULT_STEPS = 50
 
 HOW_TO_READ = """
 **How to read these maps.** Every map explains one class of the chosen face: the predicted one, or the class

@@ -1,8 +1,8 @@
 """Drawing maps over faces, with a colour bar and one documented normalisation.
 
-- Grad-CAM: ReLU'd and divided by its maximum (0..1, relative to this image),
-  colour map ``inferno``; opacity grows with the value.
-- Gradients and Integrated Gradients: signed, channels summed. Scaled
+- CAMs (Grad-CAM, Grad-CAM++, LayerCAM): ReLU'd and divided by their maximum (0..1, relative to this
+  image), colour map ``inferno``; opacity grows with the value.
+- Signed maps (gradients, IG, SmoothGrad, occlusion): channels summed (occlusion: averaged). Scaled
   symmetrically by the 99th percentile of |value| (values beyond are clipped),
   colour map ``RdBu_r``: red raises the class score, blue lowers it, and
   near-zero is transparent. The sign is never dropped.
@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 import matplotlib
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
@@ -59,32 +57,6 @@ def overlay(face: np.ndarray, expl: Explanation, opacity: float = 0.6) -> np.nda
     base = face.astype(np.float64) / 255.0
     out = base * (1 - alpha) + rgba[..., :3] * alpha
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def figure(
-    face: Image.Image, expl: Explanation, opacity: float = 0.6, title: str | None = None, size_px: int = 360
-) -> Image.Image:
-    """The overlay with a titled colour bar, as a PIL image."""
-    h, w = expl.attribution.shape
-    face_a = np.asarray(face.convert("RGB").resize((w, h), Image.Resampling.BILINEAR))
-    img = overlay(face_a, expl, opacity)
-    _, lo, hi = scale_map(expl)
-    dpi = 100
-    fig = Figure(figsize=(size_px / dpi * 1.25, size_px / dpi), dpi=dpi)  # no pyplot: no global state to leak
-    ax = fig.subplots()
-    ax.imshow(img)
-    ax.set_axis_off()
-    ax.set_title(title or f"{expl.method} · {expl.seconds:.2f} s", fontsize=9)
-    cmap = colormaps["RdBu_r"] if expl.signed else colormaps["inferno"]
-    sm = ScalarMappable(norm=Normalize(lo, hi), cmap=cmap)
-    cb = fig.colorbar(sm, ax=ax, fraction=0.046, pad=0.03)
-    cb.ax.tick_params(labelsize=7)
-    cb.set_label("relative (max = 1)" if not expl.signed else "signed: red for, blue against", fontsize=7)
-    fig.tight_layout(pad=0.3)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    buf.seek(0)
-    return Image.open(buf).convert("RGB")
 
 
 def paste_map(
