@@ -97,31 +97,37 @@ def our_panel(name: str, face: Image.Image, steps: int) -> dict[str, float]:
     return t
 
 
-def ig_errors(name: str, faces: list[Image.Image], steps: int = 50, ref_steps: int = 512) -> dict[str, float]:
+def ig_errors(
+    name: str, faces: list[Image.Image], steps: int = 50, ref_steps: int = 512, bf16: bool = True
+) -> dict[str, float]:
     """Median relative L2 error of the app's IG map against the fp32 ``ref_steps``-step reference.
 
-    Also times and checks the same IG under bf16 autocast (``bf16_*``), the option the app leaves off.
+    With ``bf16``, also times and checks the same IG under bf16 autocast (``bf16_*``), the option the app
+    leaves off (slow on a CPU without native bf16, where it is emulated).
     """
     lm = get_model(name)
     pm = PixelModel(lm.model, lm.spec)
     errs: dict[str, list[float]] = {"fp32": [], "bf16": []}
     bf16_s = []
-    warm = pixels(faces[0], lm.spec).contiguous(memory_format=torch.channels_last)
-    integrated_gradients(pm, warm, steps=18, bf16=True)  # bf16 kernels are built on first use: not timed
+    if bf16:
+        warm = pixels(faces[0], lm.spec).contiguous(memory_format=torch.channels_last)
+        integrated_gradients(pm, warm, steps=18, bf16=True)  # bf16 kernels are built on first use: not timed
     for face in faces:
         ours = list(explain(lm, face, steps=steps))[-1]
         x = pixels(face, lm.spec)
         ref = _ig_reference(pm, x, ours.target, ref_steps)
-        bf16 = integrated_gradients(pm, x.contiguous(memory_format=torch.channels_last), ours.target, steps=steps,
-                                    bf16=True)  # fmt: skip
-        bf16_s.append(bf16.seconds)
-        for key, e in (("fp32", ours), ("bf16", bf16)):
+        runs = [("fp32", ours)]
+        if bf16:
+            b = integrated_gradients(pm, x.contiguous(memory_format=torch.channels_last), ours.target, steps=steps,
+                                     bf16=True)  # fmt: skip
+            bf16_s.append(b.seconds)
+            runs.append(("bf16", b))
+        for key, e in runs:
             errs[key].append(float(np.linalg.norm(e.attribution - ref) / np.linalg.norm(ref)))
-    return {
-        "ig_rel_error": statistics.median(errs["fp32"]),
-        "bf16_ig_rel_error": statistics.median(errs["bf16"]),
-        "bf16_ig_s": statistics.median(bf16_s),
-    }
+    out = {"ig_rel_error": statistics.median(errs["fp32"])}
+    if bf16:
+        out.update(bf16_ig_rel_error=statistics.median(errs["bf16"]), bf16_ig_s=statistics.median(bf16_s))
+    return out
 
 
 def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512) -> np.ndarray:
@@ -171,8 +177,8 @@ def roofline(name: str, steps: int, naive_panel_s: float, gemm: dict[str, float]
     """
     lm = get_model(name)
     gflop = steps * ig_step_gflop(PixelModel(lm.model, lm.spec), pixels(bench_faces(1)[0], lm.spec))
-    out = {"ig_gflop": gflop, "gemm_gflops_fp32": gemm["fp32"], "gemm_gflops_bf16": gemm["bf16"]}
-    for key in ("fp32", "bf16"):
+    out = {"ig_gflop": gflop, **{f"gemm_gflops_{k}": v for k, v in gemm.items()}}
+    for key in gemm:
         out[f"panel_s_bound_{key}"] = gflop / gemm[key]
         out[f"speedup_bound_{key}"] = naive_panel_s / out[f"panel_s_bound_{key}"]
     return out
@@ -211,11 +217,19 @@ def app_process(memory_steps: int = 256) -> dict[str, float]:
 
 
 def run(
-    models: list[str], repeats: int, n_faces: int, steps_list: list[int], memory_steps: int = 256, ref_steps: int = 512
+    models: list[str],
+    repeats: int,
+    n_faces: int,
+    steps_list: list[int],
+    memory_steps: int = 256,
+    ref_steps: int = 512,
+    bf16: bool = True,
 ) -> dict[str, Any]:
     faces = bench_faces(n_faces)
     out: dict[str, Any] = {}
-    gemm = {"fp32": gemm_gflops(torch.float32), "bf16": gemm_gflops(torch.bfloat16)}
+    gemm = {"fp32": gemm_gflops(torch.float32)}
+    if bf16:
+        gemm["bf16"] = gemm_gflops(torch.bfloat16)
     for name in models:
         lm = get_model(name)
         npm = naive_model(name)
@@ -237,7 +251,7 @@ def run(
         res["panel_s"] = res[f"panel_s_ig{steps_list[0]}"]
         res["naive_panel_s"] = res[f"naive_panel_s_ig{steps_list[0]}"]
         res["speedup"] = res["naive_panel_s"] / res["panel_s"]
-        res.update(ig_errors(name, bench_faces(2), steps_list[0], ref_steps))
+        res.update(ig_errors(name, bench_faces(2), steps_list[0], ref_steps, bf16))
         res.update(roofline(name, steps_list[0], res["naive_panel_s"], gemm))
         res["ig_gflops_achieved"] = res["ig_gflop"] / res["fp32_ig_s"]
         out[name] = res
@@ -253,10 +267,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, nargs="+", default=[50, 128], help="IG steps; the first sets panel_s")
     p.add_argument("--ref-steps", type=int, default=512, help="IG steps of the fp32 reference for ig_rel_error")
     p.add_argument("--memory-steps", type=int, default=256, help="IG steps for the peak-memory run")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time IG under bf16 autocast (--no-bf16 skips it: emulated, so very slow, without native bf16)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps)
+    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16)
     for name, r in res.items():
         if name == "app":
             print(
@@ -273,15 +293,17 @@ def main(argv: list[str] | None = None) -> None:
             f"  first map after {r['first_output_s'] * 1000:.0f} ms; "
             f"IG-{a.steps[0]} relative error {100 * r['ig_rel_error']:.2f}%"
         )
-        print(
-            f"  IG-{a.steps[0]} under bf16 autocast (off in the app): {r['bf16_ig_s']:.2f} s vs fp32 "
-            f"{r['fp32_ig_s']:.2f} s, relative error {100 * r['bf16_ig_rel_error']:.2f}%"
-        )
+        if a.bf16:
+            print(
+                f"  IG-{a.steps[0]} under bf16 autocast (off in the app): {r['bf16_ig_s']:.2f} s vs fp32 "
+                f"{r['fp32_ig_s']:.2f} s, relative error {100 * r['bf16_ig_rel_error']:.2f}%"
+            )
+        bf16_rate = f", bf16 {r['gemm_gflops_bf16']:.0f}" if a.bf16 else ""
+        bf16_bound = f", {r['speedup_bound_bf16']:.1f}x in bf16" if a.bf16 else ""
         print(
             f"  ceiling: IG-{a.steps[0]} is {r['ig_gflop']:.0f} GFLOP, run at {r['ig_gflops_achieved']:.0f} GFLOP/s "
-            f"(this CPU's fp32 matrix product: {r['gemm_gflops_fp32']:.0f} GFLOP/s, bf16 {r['gemm_gflops_bf16']:.0f}); "
-            f"panel speed-up possible at most {r['speedup_bound_fp32']:.1f}x in fp32, "
-            f"{r['speedup_bound_bf16']:.1f}x in bf16"
+            f"(this CPU's fp32 matrix product: {r['gemm_gflops_fp32']:.0f} GFLOP/s{bf16_rate}); "
+            f"panel speed-up possible at most {r['speedup_bound_fp32']:.1f}x in fp32{bf16_bound}"
         )
     if a.json:
         print(json.dumps(res))

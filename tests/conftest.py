@@ -96,3 +96,12 @@ def tiny_run(tmp_path, tiny_spec) -> dict:
         bf16=False,
         threads=1,
     )
+
+
+@pytest.fixture(scope="session")
+def app_server():
+    """One real app (``python app.py``) for every test that only asks it things: starting one costs ~20 s."""
+    from maskxai._appserver import AppServer
+
+    with AppServer() as s:
+        yield s

@@ -98,12 +98,8 @@ def test_demo_builds_with_named_endpoints():
 
 
 @pytest.fixture(scope="module")
-def server():
-    from maskxai._appserver import AppServer
-
-    s = AppServer()
-    yield s
-    s.close()
+def server(app_server):
+    return app_server
 
 
 @pytest.mark.parametrize("model", ["resnet50", "inception_resnet_v1"])

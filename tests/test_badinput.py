@@ -223,13 +223,10 @@ def test_load_image_property_declared_sizes(width, height):
 
 
 @pytest.fixture(scope="module")
-def client():
+def client(app_server):
     from gradio_client import Client
 
-    from maskxai._appserver import AppServer
-
-    with AppServer() as s:
-        yield Client(s.url, verbose=False)
+    return Client(app_server.url, verbose=False)
 
 
 def _predict(client, model="resnet50", image=None, steps=8, layer=None, face=None, **kw):
@@ -256,7 +253,7 @@ def test_api_bomb_png_is_a_sentence(client, tmp_path):
 
 @pytest.mark.parametrize("steps", ["abc", None, 1e9])
 def test_api_bad_steps_is_a_sentence(client, steps):
-    assert "IG steps must be a number from 8 to 256" in _api_error(client, steps=steps)
+    assert "IG steps must be a whole number from 8 to 256, or auto" in _api_error(client, steps=steps)
 
 
 @pytest.mark.parametrize("face", ["99", "abc"])

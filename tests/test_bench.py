@@ -7,7 +7,8 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
     main(
         [
             "--models",
-            "resnet50",
+            "inception_resnet_v1",
+            "--no-bf16",
             "--repeats",
             "1",
             "--faces",
@@ -22,14 +23,15 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
         ]
     )
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    r = res["resnet50"]
+    r = res["inception_resnet_v1"]
     for key in ("panel_s", "naive_panel_s", "speedup", "ig_rel_error", "first_output_s"):
         assert r[key] > 0, key
     assert r["speedup"] == r["naive_panel_s"] / r["panel_s"]
     # Timings are only checked to be reported: their relations are the benchmark's finding, not a test's
     # (at 8 IG steps, IG alone and the whole panel are close enough for noise to swap them).
-    assert r["fp32_ig_s"] > 0 and r["bf16_ig_s"] > 0 and r["bf16_ig_rel_error"] > 0
-    assert r["ig_gflop"] > 0 and r["gemm_gflops_fp32"] > 0 and r["gemm_gflops_bf16"] > 0
+    assert r["fp32_ig_s"] > 0 and r["ig_gflop"] > 0 and r["gemm_gflops_fp32"] > 0
+    # --no-bf16 (bf16 is emulated, so very slow, on a CPU without it): no bf16 figures at all, not zeros
+    assert not [k for k in r if "bf16" in k], r
     assert r["speedup_bound_fp32"] == r["naive_panel_s"] / (r["ig_gflop"] / r["gemm_gflops_fp32"])
     assert res["app"]["peak_rss_gb"] > 0.1 and res["app"]["start_to_first_answer_s"] > res["app"]["models_loaded_s"]
 

@@ -15,7 +15,7 @@ pytest.importorskip("gradio")
 import app  # noqa: E402
 from maskxai import loadtest  # noqa: E402
 
-CACHE_AGE_S = 15
+CACHE_AGE_S = 8
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,7 @@ def test_unknown_or_first_layer_is_refused_with_the_choices():
             split_model(model, bad)
 
 
-def test_tune_from_trains_the_top_keeps_the_trunk_and_records_the_option(
-    tmp_path, tiny_spec, tiny_run, monkeypatch
-):
+def test_tune_from_trains_the_top_keeps_the_trunk_and_records_the_option(tmp_path, tiny_spec, tiny_run, monkeypatch):
     import maskxai.train as tr
     from maskxai.weights import load_state, read_metadata, save_weights
 

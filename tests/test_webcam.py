@@ -50,11 +50,8 @@ def test_y4m_clip_holds_the_photo(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def page_url():
-    from maskxai._appserver import AppServer
-
-    with AppServer() as s:
-        yield s.url
+def page_url(app_server):
+    return app_server.url
 
 
 def test_webcam_snapshot_is_explained(page_url, tmp_path):
