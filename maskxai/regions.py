@@ -33,9 +33,7 @@ REGIONS: tuple[str, ...] = ("forehead", "eyes", "nose", "mouth", "chin")
 LOWER_FACE: tuple[str, ...] = ("nose", "mouth", "chin")
 """Where a mask sits: what the reports checked by eye."""
 
-TEMPLATE = np.array(
-    [[0.365, 0.322], [0.655, 0.322], [0.51, 0.484], [0.395, 0.619], [0.625, 0.619]], dtype=np.float32
-)
+TEMPLATE = np.array([[0.365, 0.322], [0.655, 0.322], [0.51, 0.484], [0.395, 0.619], [0.625, 0.619]], dtype=np.float32)
 """Typical five points in the app's face crop (``maskxai.faces.crop_face`` of a detected box), as fractions of
 the crop side: the medians over 77 faces the app detected in 80 Face Mask Detection photos, made symmetric.
 Used where the detector gave none (e.g. "treat the whole image as one face")."""
