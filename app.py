@@ -12,6 +12,8 @@ import dataclasses
 import logging
 import math
 import os
+import secrets
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -53,8 +55,10 @@ from maskxai.preprocess import pixels
 from maskxai.regions import RegionShares, face_regions
 from maskxai.registry import DISPLAY_NAMES, LABELS, ModelSpec, get_spec, list_models
 from maskxai.render import draw_faces, faithfulness_plot, map_strip, panel, paste_map, sanity_plot
+from maskxai.report import FaceReport, scores_from, weights_version, write
 from maskxai.sanity import FLAG_SPEARMAN, SanityStep, barely_changes, cascading_randomisation, verdicts
 from maskxai.weights import LoadedModel
+from maskxai.whatif import WHATIF, redraw
 
 log = logging.getLogger("maskxai.app")
 HERE = Path(__file__).resolve().parent
@@ -235,6 +239,7 @@ def run_explain(
         max_faces,
         progress=progress,
         with_faithfulness=False,
+        with_report=False,
     ):
         kept.update(upd)
         if upd.get("stage") in ("fast", "done"):
@@ -281,6 +286,10 @@ class FaceState:
     maps: dict[str, Explanation] = field(default_factory=dict)
     regions: dict[str, RegionShares] = field(default_factory=dict)
     faith: dict[str, Faithfulness] = field(default_factory=dict)
+    photo: Image.Image | None = None  # the photo with the boxes, for the report
+    source: str = "photo"
+    face_index: int = 1
+    probabilities: dict[str, float] = field(default_factory=dict)
 
 
 def parse_steps(steps: Any) -> Steps:
@@ -491,6 +500,7 @@ def explain_stream(
     *,
     progress: Any = None,
     with_faithfulness: bool = True,
+    with_report: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Detect, classify and explain the chosen face, streamed as updates keyed by slot name.
 
@@ -515,6 +525,7 @@ def explain_stream(
     update: dict[str, Any] = {"faces_img": annotated, "faces_json": [f.to_dict() for f in faces]}
     update |= {f"panel:{n}": None for n in METHODS} | {f"show:{n}": gr.update(visible=n in names) for n in METHODS}
     update |= {"on_photo": None, "methods_json": {}, "faith_plot": None, "faith_table": None, "state": None}
+    update |= {k: gr.update(value=None, interactive=False) for k in ("report_html", "report_png")}
     if not any(not f.too_small for f in faces):
         msg = (
             "No face was found in this photo. Tick **Treat the whole image as one face** to classify it anyway."
@@ -540,6 +551,12 @@ def explain_stream(
     )
     landmarks, box = face_geometry(chosen, spec.input_size)
     state = FaceState(model_name, crop, ctx.target, str(target or "predicted"), settings, opacity, landmarks, box)
+    state.photo, state.source, state.face_index, state.probabilities = (
+        annotated,
+        _photo_name(image),
+        chosen.index,
+        probs,
+    )
     why = DISPLAY_NAMES.get(spec.labels[ctx.target], spec.labels[ctx.target])
     predicted = max(probs, key=probs.__getitem__) if probs else spec.labels[ctx.target]
     asked = ""
@@ -604,12 +621,68 @@ def explain_stream(
     else:
         update = {}
     status.append(f"Total {time.perf_counter() - t0:.1f} s.")
+    if with_report:
+        page, png = write_report(state, names)
+        update |= {
+            "report_html": gr.update(value=str(page), interactive=True),
+            "report_png": gr.update(value=str(png), interactive=True),
+        }
     yield update | {
         "methods_json": {m: _record(state, m) for m in names},
         "status": "\n\n".join(status),
         "state": state,
         "stage": "done",
     }
+
+
+REPORT_DIR = Path(tempfile.gettempdir()) / f"maskxai_reports_{os.getpid()}"
+"""Where the page writes the report of each explained face; files older than the cache age are deleted."""
+
+
+def _photo_name(image: Any) -> str:
+    name = Path(str(image)).name if isinstance(image, (str, Path)) else "photo"
+    return name if len(name) <= 80 else name[-80:]
+
+
+def write_report(state: FaceState, names: list[str]) -> tuple[Path, Path]:
+    """The explained face's report (self-contained HTML) and maps (PNG), written under :data:`REPORT_DIR`."""
+    lm = get_model(state.model_name)
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    cutoff = time.time() - CACHE_MAX_AGE_S
+    for old in REPORT_DIR.iterdir():
+        if old.stat().st_mtime < cutoff:
+            old.unlink(missing_ok=True)
+    panels = [(METHODS[n].title, _panel_image(state, state.maps[n], lm.spec.labels)) for n in names if n in state.maps]
+    settings = state.settings
+    faith = next(iter(state.faith.values()), None)
+    parameters = {
+        "model": lm.spec.title,
+        "weights": weights_version(lm.source),
+        "maps": ", ".join(t for t, _ in panels),
+        "IG steps": str(settings.steps)
+        + "".join(f" (used {state.maps[n].steps})" for n in names if n == "ig" and n in state.maps),
+        "IG baseline": settings.baseline,
+        "CAM layer": settings.layer or f"the model's default ({lm.spec.cam_layers[0]})",
+        "SmoothGrad": f"{settings.samples} samples, noise {settings.noise}",
+        "occlusion patch": f"{settings.patch} px",
+        "faithfulness": f"{faith.patch} px patches, {faith.fill} fill" if faith else "not computed",
+        "face box (px, in the map)": ", ".join(f"{v:.0f}" for v in state.box),
+    }
+    report = FaceReport(
+        state.source,
+        state.face_index,
+        state.photo if state.photo is not None else state.crop,
+        max(state.probabilities, key=state.probabilities.__getitem__) if state.probabilities else "",
+        state.probabilities,
+        lm.spec.labels[state.target],
+        panels,
+        parameters,
+        [scores_from(state.maps[n], state.regions.get(n), state.faith.get(n)) for n in names if n in state.maps],
+    )
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    folder = REPORT_DIR / stamp
+    page, png = write(report, folder)
+    return page, png
 
 
 def _ig_note(e: Explanation) -> str:
@@ -714,6 +787,63 @@ def compare_stream(
     yield {"stage": "done"}
 
 
+WHATIF_HELP = (
+    "**What if the mask were worn differently?** The explained face is redrawn with a photographed surgical mask "
+    "placed from the detector's five landmarks (the same renderer that drew the examples), then classified and "
+    "explained with the same model, class and maps. Left: the face as it is; right: the redrawn face. On a face "
+    "that already wears a mask the new one is drawn over it, so both show: start from a face without one."
+)
+
+
+def whatif_stream(
+    state: FaceState | None, methods: Any, placement: str, *request: Any, progress: Any = None
+) -> Iterator[dict[str, Any]]:
+    """The explained face (or the face the ``request`` arguments of :func:`face_state` name) redrawn with a mask
+    at ``placement``: both faces' predictions and the chosen maps, the original's reused when already computed."""
+    progress = progress or (lambda *a, **k: None)
+    if placement not in WHATIF:
+        raise gr.Error(f"Unknown what-if {placement!r}. Choose one of: {', '.join(WHATIF)}.")
+    if state is None:
+        if not request or request[1] is None:
+            raise gr.Error("Explain a face first: the what-if redraws that face.")
+        state = face_state(*request)
+    names = parse_methods(methods)
+    lm = get_model(state.model_name)
+    try:
+        drawn = redraw(state.crop, state.landmarks, lm.spec.input_size, placement)
+    except ValueError as exc:
+        raise gr.Error(str(exc)) from exc
+    out: dict[str, Any] = {
+        f"wi_show:{side}:{n}": gr.update(visible=n in names) for side in ("orig", "new") for n in METHODS
+    }
+    title, drawn_class = WHATIF[placement]
+    for side, face in (("orig", state.crop), ("new", drawn)):
+        probs = classify(lm, [face])[0]
+        out[f"wi_label:{side}"] = {DISPLAY_NAMES[k]: float(v) for k, v in zip(lm.spec.labels, probs)}
+        if side == "new":
+            said = lm.spec.labels[int(probs.argmax())]
+            verdict = "as drawn" if said == drawn_class else f"not {DISPLAY_NAMES[drawn_class].lower()}, as drawn"
+            out["wi_text"] = (
+                f"Redrawn: **{title}** (drawn as *{DISPLAY_NAMES[drawn_class]}*). {lm.spec.title} says "
+                f"**{DISPLAY_NAMES[said]}** ({100 * float(probs.max()):.0f} %): {verdict}."
+            )
+    yield out
+    target = None if state.target_choice in ("predicted", "", "None") else state.target
+    for side, face in (("orig", state.crop), ("new", drawn)):
+        ctx = face_context(lm, face, target, state.settings)
+        view = FaceState(
+            state.model_name, face, ctx.target, state.target_choice, ctx.settings, state.opacity, state.landmarks,
+            state.box,
+        )  # fmt: skip
+        report = _progress_desc(progress, "as it is" if side == "orig" else title)
+        for n in fast_first(names):
+            reuse = side == "orig" and n in state.maps and state.maps[n].target == ctx.target
+            view.maps[n] = e = state.maps[n] if reuse else run(ctx, n, report)
+            view.regions[n] = face_regions(e.attribution, state.landmarks, state.box)
+            yield {f"wi:{side}:{n}": _panel_image(view, e, lm.spec.labels)}
+    yield {"stage": "done"}
+
+
 def whole_at_the_end(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """``stream``'s updates as they come, but the one with ``stage == "done"`` carries every slot's last value:
     an API client, which keeps only the last update, gets the whole result."""
@@ -794,7 +924,9 @@ def build_demo() -> gr.Blocks:
                     patch = NumberSlider(4, 48, value=16, step=2, label="Occlusion patch (px)")
                     faith_patch = NumberSlider(4, 32, value=8, step=2, label="Faithfulness patch (px)")
                     faith_fill = gr.Radio(list(FILLS), value="grey", label="Faithfulness fill (removed patches)")
-                button = gr.Button("Explain", variant="primary")
+                with gr.Row():
+                    button = gr.Button("Explain", variant="primary", scale=3)
+                    explain_stop = gr.Button("Stop explaining", variant="stop", scale=1, min_width=120)
                 if EXAMPLES:
                     gr.Examples(EXAMPLES, inputs=[image], label="Examples (made by maskxai's mask renderer)")
             with gr.Column(scale=3):  # 3:1 gives each of two map panels 500+ px on a 1500 px page
@@ -820,6 +952,12 @@ def build_demo() -> gr.Blocks:
                         slots["on_photo"] = gr.Image(
                             label="The first shown map on the whole photo", format="png", interactive=False, height=320
                         )
+                        with gr.Row():
+                            slots["report_html"] = gr.DownloadButton(
+                                "Download the report (HTML: photo, prediction, every map, parameters, scores)",
+                                interactive=False,
+                            )
+                            slots["report_png"] = gr.DownloadButton("Download the maps (PNG)", interactive=False)
                     with gr.Tab("Faithfulness", id="faithfulness", elem_id="faithfulness"):
                         gr.Markdown(FAITH_HELP)
                         slots["faith_plot"] = gr.Image(
@@ -849,7 +987,9 @@ def build_demo() -> gr.Blocks:
                             sanity_slots["sanity_json"] = gr.JSON(label="Spearman and SSIM per randomised block")
                     with gr.Tab("Compare models", id="compare", elem_id="compare"):
                         gr.Markdown("Every classifier on the explained face, with the chosen maps and class.")
-                        compare_button = gr.Button("Compare the models on this face", variant="primary")
+                        with gr.Row():
+                            compare_button = gr.Button("Compare the models on this face", variant="primary")
+                            compare_stop = gr.Button("Stop comparing", variant="stop")
                         compare_slots: dict[str, Any] = {}
                         with gr.Row(equal_height=False):
                             for n in list_models():
@@ -866,6 +1006,32 @@ def build_demo() -> gr.Blocks:
                                             visible=m.default,
                                         )
                                         compare_slots[f"cmp_show:{n}:{m.name}"] = img
+                    with gr.Tab("What if", id="whatif", elem_id="whatif"):
+                        gr.Markdown(WHATIF_HELP)
+                        with gr.Row():
+                            whatif_choice = gr.Radio(
+                                [(title, key) for key, (title, _cls) in WHATIF.items()],
+                                value="below_nose",
+                                label="Redraw the face with",
+                                scale=3,
+                            )
+                            with gr.Column(scale=1, min_width=200):
+                                whatif_button = gr.Button("Redraw the face and explain", variant="primary")
+                                whatif_stop = gr.Button("Stop redrawing", variant="stop")
+                        whatif_slots: dict[str, Any] = {"wi_text": gr.Markdown()}
+                        with gr.Row(equal_height=False):
+                            for side, side_title in (("orig", "As it is"), ("new", "Redrawn")):
+                                with gr.Column(min_width=MIN_PANEL_PX):
+                                    whatif_slots[f"wi_label:{side}"] = gr.Label(num_top_classes=3, label=side_title)
+                                    for m in METHODS.values():
+                                        whatif_slots[f"wi:{side}:{m.name}"] = img = gr.Image(
+                                            label=f"{side_title}: {m.title}",
+                                            format="png",
+                                            interactive=False,
+                                            show_label=False,
+                                            visible=m.default,
+                                        )
+                                        whatif_slots[f"wi_show:{side}:{m.name}"] = img
                     with gr.Tab("API records", id="api", elem_id="api"):
                         slots["methods_json"] = gr.JSON(label="One record per map, by method name")
                         slots["faces_json"] = gr.JSON(label="Per-face results")
@@ -1023,7 +1189,9 @@ def build_demo() -> gr.Blocks:
                 yield {compare_slots[k]: v for k, v in upd.items() if k in compare_slots}
 
         # releasing_memory: freed heap pages go back to the system after each request (see maskxai.memory)
-        button.click(releasing_memory(explain_face), page_inputs, outputs, api_name="explain_face")
+        explain_event = button.click(releasing_memory(explain_face), page_inputs, outputs, api_name="explain_face")
+        # Stop: the stream ends at the next map (the maps already shown stay); cancels a long SmoothGrad or occlusion
+        explain_stop.click(None, None, None, cancels=[explain_event])
         methods.change(
             rank_shown,
             [state, methods],
@@ -1037,12 +1205,64 @@ def build_demo() -> gr.Blocks:
             api_name="sanity_check",
         )
         sanity_stop.click(None, None, None, cancels=[sanity_event])
-        compare_button.click(
+        compare_event = compare_button.click(
             releasing_memory(compare_face),
             [state, *page_inputs[:15]],
             list(dict.fromkeys(compare_slots.values())),
             api_name="compare_models",
         )
+        compare_stop.click(None, None, None, cancels=[compare_event])
+
+        def whatif_face(
+            state: FaceState | None,
+            placement: str,
+            model_name: str,
+            image: str | None,
+            face_choice: str | None = None,
+            whole_image: bool = False,
+            target: str | None = "predicted",
+            methods: list[str] | None = None,
+            steps: str | int = "auto",
+            baseline: str = "black",
+            layer: str | None = None,
+            opacity: float = 0.6,
+            min_confidence: float = 0.9,
+            max_faces: float = 20,
+            samples: float = 16,
+            noise: float = 0.15,
+            patch: float = 16,
+            progress: gr.Progress = gr.Progress(),
+        ) -> Iterator[dict[Any, Any]]:
+            """The explained face redrawn with a mask at ``placement`` (correct, below_nose, chin, nose_mouth,
+            hanging); through the API (no state), the face its inputs name."""
+            request = (
+                model_name,
+                image,
+                face_choice,
+                whole_image,
+                target,
+                methods,
+                steps,
+                baseline,
+                layer,
+                opacity,
+                min_confidence,
+                max_faces,
+                samples,
+                noise,
+                patch,
+            )
+            stream = whatif_stream(state, methods or default_methods(), placement, *request, progress=progress)
+            for upd in whole_at_the_end(stream):
+                yield {whatif_slots[k]: v for k, v in upd.items() if k in whatif_slots}
+
+        whatif_event = whatif_button.click(
+            releasing_memory(whatif_face),
+            [state, whatif_choice, *page_inputs[:15]],
+            list(dict.fromkeys(whatif_slots.values())),
+            api_name="what_if",
+        )
+        whatif_stop.click(None, None, None, cancels=[whatif_event])
         # The first API, kept for today's clients: 10 inputs, 9 outputs (Grad-CAM, gradients, IG), no page button.
         legacy = gr.Button("Explain (API v1)", visible=False)
         legacy_inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]

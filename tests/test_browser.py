@@ -88,13 +88,13 @@ def _map_widths(page: Any) -> list[float]:
 
 
 def test_every_view_open_maps_wide_enough(page_url, tmp_path):
-    """Explain, then open every tab (faithfulness, sanity check with Stop, compare, API records) at 1500 px: no
+    """Explain, then open every tab (faithfulness, sanity check with Stop, compare, what if, API records) at 1500 px: no
     traceback, maps at least 400 px wide; then the same views at 1024 px (nothing recomputed): nothing wider than
     the window. Screenshots of each view at both widths."""
     shots = _shots(tmp_path)
     from playwright.sync_api import sync_playwright
 
-    tabs = ("Faithfulness", "Sanity check", "Compare models", "API records")
+    tabs = ("Faithfulness", "Sanity check", "Compare models", "What if", "API records")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -116,13 +116,19 @@ def test_every_view_open_maps_wide_enough(page_url, tmp_path):
                 if tab == "Sanity check":
                     page.get_by_role("button", name="Run the sanity check on this face").click()
                     page.get_by_text("block(s) random so far").wait_for(timeout=300_000)
-                    page.get_by_role("button", name="Stop").click()
+                    page.get_by_role("button", name="Stop", exact=True).click()
                 if tab == "Compare models":
                     page.get_by_role("button", name="Compare the models on this face").click()
                     # both models' four maps have arrived (hidden slots of unchosen methods hold no image)
                     page.wait_for_function(
                         "document.querySelectorAll('#compare img[src*=\"/file=\"]').length >= 8", timeout=300_000
                     )
+                if tab == "What if":
+                    page.get_by_role("button", name="Redraw the face and explain").click()
+                    page.wait_for_function(
+                        "document.querySelectorAll('#whatif img[src*=\"/file=\"]').length >= 8", timeout=300_000
+                    )
+                    assert "Redrawn: Mask under the nose" in page.inner_text("#whatif")
                 page.wait_for_timeout(1000)
                 page.screenshot(path=str(shots / f"views_1500_{tab.split()[0].lower()}.png"), full_page=True)
                 assert "Traceback" not in page.inner_text("body")
