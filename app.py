@@ -24,6 +24,7 @@ import gradio as gr
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from maskxai.device import gpu_call
 from maskxai.explain import (
     BASELINES,
     MAX_STEPS,
@@ -1189,7 +1190,9 @@ def build_demo() -> gr.Blocks:
                 yield {compare_slots[k]: v for k, v in upd.items() if k in compare_slots}
 
         # releasing_memory: freed heap pages go back to the system after each request (see maskxai.memory)
-        explain_event = button.click(releasing_memory(explain_face), page_inputs, outputs, api_name="explain_face")
+        explain_event = button.click(
+            gpu_call(releasing_memory(explain_face)), page_inputs, outputs, api_name="explain_face"
+        )
         # Stop: the stream ends at the next map (the maps already shown stay); cancels a long SmoothGrad or occlusion
         explain_stop.click(None, None, None, cancels=[explain_event])
         methods.change(
@@ -1199,14 +1202,14 @@ def build_demo() -> gr.Blocks:
             api_visibility="private",
         )
         sanity_event = sanity_button.click(
-            releasing_memory(check_face),
+            gpu_call(releasing_memory(check_face)),
             [state, *page_inputs[:15]],
             list(sanity_slots.values()),
             api_name="sanity_check",
         )
         sanity_stop.click(None, None, None, cancels=[sanity_event])
         compare_event = compare_button.click(
-            releasing_memory(compare_face),
+            gpu_call(releasing_memory(compare_face)),
             [state, *page_inputs[:15]],
             list(dict.fromkeys(compare_slots.values())),
             api_name="compare_models",
@@ -1257,7 +1260,7 @@ def build_demo() -> gr.Blocks:
                 yield {whatif_slots[k]: v for k, v in upd.items() if k in whatif_slots}
 
         whatif_event = whatif_button.click(
-            releasing_memory(whatif_face),
+            gpu_call(releasing_memory(whatif_face)),
             [state, whatif_choice, *page_inputs[:15]],
             list(dict.fromkeys(whatif_slots.values())),
             api_name="what_if",
@@ -1267,7 +1270,7 @@ def build_demo() -> gr.Blocks:
         legacy = gr.Button("Explain (API v1)", visible=False)
         legacy_inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]
         legacy_outputs = [slots[k] for k in LEGACY_SLOTS]
-        legacy.click(releasing_memory(run_explain), legacy_inputs, legacy_outputs, api_name="explain")
+        legacy.click(gpu_call(releasing_memory(run_explain)), legacy_inputs, legacy_outputs, api_name="explain")
         model.change(layers_for, [model], [layer, status], api_name="model_info")
         image.change(lambda: gr.update(choices=[], value=None), None, [face], api_name="reset_face")
     return demo

@@ -180,7 +180,7 @@ def curves(
     n = int(ranks.max()) + 1
     fractions = np.linspace(0.0, 1.0, points)
     counts = np.round(fractions * n).astype(np.int64)
-    r = torch.from_numpy(ranks)
+    r = torch.from_numpy(ranks).to(pixels.device)
     masks = torch.stack([r < c for c in counts[1:-1]]).unsqueeze(1)  # (points-2, 1, H, W): True = removed
     x, f = pixels.detach(), fill.detach().to(pixels.dtype)
     deleted = torch.where(masks, f, x)
@@ -199,7 +199,7 @@ def _probabilities(pm: PixelModel, images: torch.Tensor, target: int, batch: int
     with torch.inference_mode():
         for chunk in images.split(max(1, batch)):
             out.append(pm(chunk.contiguous(memory_format=torch.channels_last)).float().softmax(1)[:, target])
-    return torch.cat(out).numpy().astype(np.float64)
+    return torch.cat(out).cpu().numpy().astype(np.float64)
 
 
 def random_curves(

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .device import device
 from .explain import ExplainSettings, Explanation, PixelModel, get_method
 from .explain.base import Context, Progress, Steps, resolve_target
 from .explain.methods import fast_first
@@ -78,6 +79,7 @@ def get_model(name: str) -> LoadedModel:
     """
     lm = load_model(name, allow_untrained=True)
     lm.model, folded = fold_batchnorm(lm.model)
+    lm.model.to(device())
     lm.model.to(memory_format=torch.channels_last)
     log.info("%s: folded %d BatchNorm layers", name, folded)
     return lm
@@ -89,7 +91,7 @@ def classify(lm: LoadedModel, faces: list[Image.Image]) -> np.ndarray:
         return np.zeros((0, len(lm.spec.labels)), dtype=np.float32)
     x = torch.cat([to_input(f, lm.spec) for f in faces]).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        return lm.model(x).float().softmax(1).numpy()
+        return lm.model(x.to(device())).float().softmax(1).cpu().numpy()
 
 
 def find_faces(
@@ -195,7 +197,7 @@ def face_context(
     """What the methods share for one face: the model in pixel space, the pixels, the class (default: the
     predicted one) and a cache of passes. Run methods on it with :func:`run`."""
     pm = PixelModel(lm.model, lm.spec)
-    x = pixels(face, lm.spec).contiguous(memory_format=torch.channels_last)
+    x = pixels(face, lm.spec).to(device()).contiguous(memory_format=torch.channels_last)
     return Context(pm, x, resolve_target(pm, x, target), settings or ExplainSettings())
 
 

@@ -1,11 +1,15 @@
 """The app: bad input in-process, and the real server through gradio_client."""
 
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
 gr = pytest.importorskip("gradio")
 
 import app  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(**kw):
@@ -123,6 +127,50 @@ def test_explain_through_gradio_client(server, model):
         and faces[0]["label"] in ("correctly_masked", "incorrectly_masked", "not_masked")
     )
     assert "convergence delta" in status
+
+
+def test_explain_face_api_returns_one_record_per_method_for_any_class(server):
+    """The README's /explain_face example: records by method name, with regions and faithfulness, for the class
+    asked (a "why not?" view), and the report files."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)
+    out = client.predict(
+        "inception_resnet_v1",
+        handle_file(str(ROOT / "examples" / "hopper_chin.jpg")),
+        methods=["layercam", "gradcam", "ig"],
+        steps=16,
+        faith_patch=32,
+        target="correctly_masked",
+        api_name="/explain_face",
+    )
+    records = next(o for o in out if isinstance(o, dict) and "gradcam" in o)
+    assert set(records) == {"layercam", "gradcam", "ig"}
+    for rec in records.values():
+        assert rec["target"] == 0  # correctly_masked, although the face is predicted "worn incorrectly"
+        assert 0 <= rec["regions"]["nose_mouth_chin"]["share"] <= 1 and "deletion_auc" in rec["faithfulness"]
+    assert records["ig"]["steps"] == 16 and records["gradcam"]["layer"] == "block8"
+    # the download buttons come back as updates: {"interactive": True, "value": <file>}
+    files = [o["value"] for o in out if isinstance(o, dict) and str(o.get("value", "")).endswith((".html", ".png"))]
+    assert [Path(f).suffix for f in files] == [".html", ".png"]
+    assert "hopper_chin.jpg: face 1" in Path(files[0]).read_text(encoding="utf-8")
+
+
+def test_what_if_api_redraws_the_face_named_by_its_inputs(server):
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)
+    out = client.predict(
+        "correct",
+        "resnet50",
+        handle_file(str(ROOT / "examples" / "hopper_none.jpg")),
+        methods=["gradcam"],
+        api_name="/what_if",
+    )
+    sentence = next(o for o in out if isinstance(o, str) and o.startswith("Redrawn"))
+    assert "Mask worn correctly" in sentence and sentence.endswith("as drawn.")
+    labels = [o for o in out if isinstance(o, dict) and "label" in o]
+    assert [lab["label"] for lab in labels] == ["No mask", "Mask worn correctly"]
 
 
 def test_api_rejects_a_non_image(server, tmp_path):

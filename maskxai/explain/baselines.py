@@ -15,7 +15,7 @@ from ..registry import ModelSpec
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     r = int(3 * sigma)
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
+    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-(t**2) / (2 * sigma**2))
     k = (k / k.sum()).view(1, 1, 1, -1).repeat(3, 1, 1, 1)
     y = F.pad(x, (r, r, 0, 0), mode="replicate")
@@ -30,8 +30,10 @@ BASELINES: dict[str, Callable[[torch.Tensor, ModelSpec, int], torch.Tensor]] = {
     "blurred input": lambda x, spec, seed: _blur(x, sigma=x.shape[-1] / 16),
     "uniform noise": lambda x, spec, seed: torch.rand(
         x.shape, generator=torch.Generator().manual_seed(seed), dtype=x.dtype
+    ).to(x.device),
+    "dataset mean": lambda x, spec, seed: (
+        torch.tensor(spec.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1).expand_as(x).clone()
     ),
-    "dataset mean": lambda x, spec, seed: torch.tensor(spec.mean, dtype=x.dtype).view(1, 3, 1, 1).expand_as(x).clone(),
 }
 """Baseline name -> builder(pixels, spec, seed). "dataset mean" is the per-channel mean
 the model is normalised with (ImageNet's for ResNet50, mid-grey for InceptionResnetV1)."""

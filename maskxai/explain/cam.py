@@ -127,7 +127,7 @@ def cam_from_pass(lp: LayerPass, layer: str, combine: Combine, size: tuple[int, 
     peak = float(cam.max())
     if not peak > 0:
         return np.zeros(size, dtype=np.float32), True
-    return (cam / peak).numpy().astype(np.float32), False
+    return (cam / peak).cpu().numpy().astype(np.float32), False
 
 
 def cam_explanation(ctx: Context, title: str, key: str, combine: Combine, pick: str = "first") -> Explanation:

@@ -128,7 +128,7 @@ def path_gradient_sum(
     total = torch.zeros_like(x)
     diff = x - base
     for chunk in alphas.split(max(1, batch)):
-        pts = (base + chunk.view(-1, 1, 1, 1).to(x.dtype) * diff).requires_grad_(True)
+        pts = (base + chunk.view(-1, 1, 1, 1).to(x.device, x.dtype) * diff).requires_grad_(True)
         with torch.enable_grad():
             out = forward(pts)[:, target].sum()
             (g,) = torch.autograd.grad(out, pts)

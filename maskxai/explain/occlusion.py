@@ -32,7 +32,7 @@ def explain(ctx: Context) -> Explanation:
         target=ctx.target,
         perturbations_per_eval=s.internal_batch_size,
     )
-    amap = attr.detach().float().mean(dim=1)[0].numpy()  # the same value in every channel of a patch
+    amap = attr.detach().float().mean(dim=1)[0].cpu().numpy()  # the same value in every channel of a patch
     return Explanation(
         METHOD.title, amap, True, ctx.target, time.perf_counter() - t0, key=METHOD.name, patch=p, baseline="grey"
     )
