@@ -77,51 +77,51 @@ def paste_map(
 Rect = tuple[float, float, float, float]
 
 
-def place_tags(boxes: list[Rect], sizes: list[tuple[float, float]], width: int, height: int) -> list[Rect]:
-    """A rectangle of ``sizes[i]`` (w, h) per face box: next to its box, inside the photo, not over another tag.
-
-    Tries above the box, below it, then inside its top edge (each at the box's left or right edge), and
-    otherwise slides the tag down from above the box until it is free; where no place is free, it goes above
-    its box regardless.
-    """
-    placed: list[Rect] = []
-
-    def fits(r: Rect) -> bool:
-        return (
-            r[0] >= 0
-            and r[1] >= 0
-            and r[2] <= width
-            and r[3] <= height
-            and not any(r[0] < q[2] and q[0] < r[2] and r[1] < q[3] and q[1] < r[3] for q in placed)
-        )
-
-    for (x0, y0, x1, y1), (w, h) in zip(boxes, sizes):
-        xs = [min(max(0.0, x0), max(0.0, width - w)), min(max(0.0, x1 - w), max(0.0, width - w))]
-        ys = [y0 - h, y1, y0]
-        candidates = [(x, y, x + w, y + h) for y in ys for x in xs]
-        start = max(0.0, y0 - h)
-        candidates += [(xs[0], y, xs[0] + w, y + h) for y in np.arange(start, height - h + 1, max(1.0, h / 4))]
-        free = next((r for r in candidates if fits(r)), None)
-        if free is None:  # nowhere free: above the box, overlapping
-            y = max(0.0, min(y0 - h, height - h))
-            free = (xs[0], y, xs[0] + w, y + h)
-        placed.append(free)
-    return placed
-
-
 def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: list[str]) -> Image.Image:
-    """Numbered boxes coloured by class, each with its tag (e.g. ``"1 No mask 97%"``), apart where there is room."""
-    out = photo.copy()
+    """Boxes coloured by class with their number inside, and a legend below the photo.
+
+    ``tags`` are ``"<number> <what> <probability>"`` (e.g. ``"1 No mask 97%"``): the number goes in the box's
+    top-left corner, the whole tag in the legend, so no label can sit on another face however close the faces
+    are. Returns a new image, taller than ``photo`` by the legend.
+    """
+    w, h = photo.size
+    lw = max(2, round(max(w, h) / 300))
+    # the photo is shown about 500 px wide: text of width/36 px shows at about 14 px
+    font = _font(max(14, round(w / 36)))
+    pad = max(4, round(w / 150))
+    measure = ImageDraw.Draw(photo.copy())
+    chips = [(tag, kind, measure.textbbox((0, 0), tag, font=font)) for tag, kind in zip(tags, kinds)]
+    line_h = max((tb[3] - tb[1] for _, _, tb in chips), default=0) + 2 * pad
+    rows: list[list[tuple[str, str, tuple[int, int, int, int]]]] = [[]]
+    x = pad
+    for chip in chips:
+        cw = chip[2][2] - chip[2][0] + 2 * pad
+        if rows[-1] and x + cw > w - pad:
+            rows.append([])
+            x = pad
+        rows[-1].append(chip)
+        x += cw + pad
+    legend_h = (len(rows) * (line_h + pad) + pad) if chips else 0
+    out = Image.new("RGB", (w, h + legend_h), (255, 255, 255))
+    out.paste(photo.convert("RGB"), (0, 0))
     draw = ImageDraw.Draw(out)
-    lw = max(2, round(max(photo.size) / 300))
-    font = _font(max(12, round(max(photo.size) / 40)))
-    bbs = [draw.textbbox((0, 0), tag, font=font) for tag in tags]
-    sizes = [(tb[2] - tb[0] + 2 * lw, tb[3] - tb[1] + 2 * lw) for tb in bbs]
-    for box, kind in zip(boxes, kinds):
-        draw.rectangle(box, outline=CLASS_COLOURS.get(kind, (255, 255, 255)), width=lw)
-    for rect, tag, kind, tb in zip(place_tags(boxes, sizes, *photo.size), tags, kinds, bbs):
-        draw.rectangle(rect, fill=CLASS_COLOURS.get(kind, (255, 255, 255)))
-        draw.text((rect[0] + lw, rect[1] + lw - tb[1]), tag, fill=(255, 255, 255), font=font)
+    for box, tag, kind in zip(boxes, tags, kinds):
+        colour = CLASS_COLOURS.get(kind, (255, 255, 255))
+        draw.rectangle(box, outline=colour, width=lw)
+        number = tag.split(" ", 1)[0]
+        tb = draw.textbbox((0, 0), number, font=font)
+        x0, y0 = box[0] + lw, box[1] + lw  # inside the box's top-left corner
+        draw.rectangle((x0, y0, x0 + tb[2] - tb[0] + 2 * lw, y0 + tb[3] - tb[1] + 2 * lw), fill=colour)
+        draw.text((x0 + lw - tb[0], y0 + lw - tb[1]), number, fill=(255, 255, 255), font=font)
+    y = h + pad
+    for row in rows:
+        x = pad
+        for tag, kind, tb in row:
+            cw = tb[2] - tb[0] + 2 * pad
+            draw.rectangle((x, y, x + cw, y + line_h), fill=CLASS_COLOURS.get(kind, (128, 128, 128)))
+            draw.text((x + pad - tb[0], y + pad - tb[1]), tag, fill=(255, 255, 255), font=font)
+            x += cw + pad
+        y += line_h + pad
     return out
 
 

@@ -1,40 +1,39 @@
 import numpy as np
 from PIL import Image
 
-from maskxai.render import CLASS_COLOURS, draw_faces, place_tags
+from maskxai.render import CLASS_COLOURS, draw_faces
 
 
-def _overlap(a, b):
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def test_tags_of_faces_side_by_side_do_not_overlap_and_stay_in_the_photo():
-    # Four faces in a row, closer together than a tag is wide: tags above each box would collide.
-    boxes = [(40 + 70 * i, 100 + 5 * i, 100 + 70 * i, 170 + 5 * i) for i in range(4)]
-    rects = place_tags(boxes, [(150, 24)] * 4, 400, 300)
-    assert len(rects) == 4
-    for i, r in enumerate(rects):
-        assert r[2] - r[0] == 150 and r[3] - r[1] == 24
-        assert r[0] >= 0 and r[2] <= 400 and r[1] >= 0 and r[3] <= 300
-        assert not any(_overlap(r, q) for q in rects[:i])
-
-
-def test_a_lone_tag_sits_just_above_its_box_and_below_it_at_the_top_edge():
-    (r,) = place_tags([(50, 80, 120, 150)], [(90, 20)], 300, 300)
-    assert r == (50, 60, 140, 80)
-    (r,) = place_tags([(50, 5, 120, 75)], [(90, 20)], 300, 300)
-    assert r == (50, 75, 140, 95)  # no room above: right below the box
-
-
-def test_draw_faces_paints_each_tag_in_its_class_colour():
+def test_numbers_in_the_boxes_and_every_tag_in_a_legend_below_the_photo():
+    """Faces closer together than a tag is wide (the group photo): each number sits inside its own box, and the
+    tags (number, class, probability) go in a legend under the photo, where they cannot sit on another face."""
     photo = Image.new("RGB", (400, 300), (0, 0, 0))
     boxes = [(40 + 70 * i, 100, 100 + 70 * i, 170) for i in range(4)]
     kinds = ["correctly_masked", "incorrectly_masked", "not_masked", "correctly_masked"]
-    out = np.asarray(draw_faces(photo, boxes, [f"{i + 1} Mask worn 99%" for i in range(4)], kinds))
-    assert out.shape == (300, 400, 3)
-    for kind in set(kinds):  # a filled tag of this colour: far more pixels than its box outlines
-        assert (out == CLASS_COLOURS[kind]).all(axis=-1).sum() > 1500 * kinds.count(kind)
+    out = draw_faces(photo, boxes, [f"{i + 1} Mask worn incorrectly 99%" for i in range(4)], kinds)
+    a = np.asarray(out)
+    assert out.width == 400 and out.height > 300  # the legend is below the photo
+    legend, top = a[300:], a[:300]
+    for kind in set(kinds):  # each class's chips in the legend: far more pixels than its box outlines
+        assert (legend == CLASS_COLOURS[kind]).all(axis=-1).sum() > 1000 * kinds.count(kind)
+    assert (legend == CLASS_COLOURS["correctly_masked"]).all(axis=-1).any(axis=1).sum() > 10
+    # on the photo, the only class colour outside the boxes is nowhere: every tag is inside its box
+    coloured = np.zeros((300, 400), dtype=bool)
+    for c in CLASS_COLOURS.values():
+        coloured |= (top == c).all(axis=-1)
+    inside = np.zeros((300, 400), dtype=bool)
+    for x0, y0, x1, y1 in boxes:
+        inside[y0 : y1 + 1, x0 : x1 + 1] = True
+    assert coloured.sum() > 0 and not (coloured & ~inside).any()
     assert np.asarray(photo).sum() == 0  # the input is untouched
+
+
+def test_a_long_legend_wraps_and_stays_inside_the_image():
+    photo = Image.new("RGB", (300, 200), (0, 0, 0))
+    boxes = [(10 + 20 * i, 50, 28 + 20 * i, 70) for i in range(12)]
+    out = draw_faces(photo, boxes, [f"{i + 1} too small" for i in range(12)], ["too_small"] * 12)
+    assert out.width == 300 and out.height > 200 + 3 * 20  # several rows of chips
+    assert (np.asarray(out)[200:, -3:] == 255).all()  # nothing drawn past the right margin
 
 
 def _expl(signed=True):
