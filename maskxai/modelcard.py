@@ -183,6 +183,24 @@ def _kept(run: dict[str, Any]) -> str:
     return f"Kept epoch {run.get('epoch', '?')}"
 
 
+def xai_section(model: str, folder: Path | None = None) -> str:
+    """The card's "where this model looks" section: ``<folder>/<model>_xaieval.md`` (tables written by
+    ``python -m maskxai.xaieval`` on validation faces), or a line saying how to make it."""
+    path = (folder or Path(__file__).resolve().parent.parent / "checkpoints") / f"{model}_xaieval.md"
+    head = "## Where this model looks, measured\n\n"
+    if not path.exists():
+        return head + f"Not measured yet: `python -m maskxai.xaieval --model {model} --data ... --split val`.\n"
+    body = path.read_text(encoding="utf-8").replace("\n### ", "\n#### ").replace("\n## ", "\n### ")
+    return (
+        head
+        + "Faithfulness (deletion/insertion against random patch orders) and the share of each map on nose, mouth "
+        + "and chin, on **validation** faces; the page's default layers were chosen from these tables "
+        + "(docs/xai_measured.md).\n\n"
+        + body.strip()
+        + "\n"
+    )
+
+
 def card(model: str, weights: Path, rows: list[dict[str, Any]]) -> str:
     spec = get_spec(model)
     meta = read_metadata(weights)
@@ -215,6 +233,7 @@ Each row is rerun by:
 Face Mask Detection has no official split: its images are split by a hash of the file name
 (`maskxai.data.split_of`: 20 % test, 10 % val), so no photo has faces in two splits.
 
+{xai_section(model)}
 ## Training
 
 Runs in order (read from the weights' metadata). Unless a run says otherwise, its kept epoch is the one with

@@ -425,3 +425,15 @@ def test_selection_score_averages_the_named_val_sets_and_rejects_others():
     assert selection_score(results, "a:accuracy,b") == pytest.approx(0.8)
     with pytest.raises(ValueError, match="metric one of macro_recall, accuracy"):
         selection_score(results, "a:f1")
+
+
+def test_card_carries_the_measured_maps_section(tmp_path):
+    from maskxai.modelcard import xai_section
+
+    assert "Not measured yet: `python -m maskxai.xaieval --model resnet50" in xai_section("resnet50", tmp_path)
+    (tmp_path / "resnet50_xaieval.md").write_text(
+        "### ResNet50 on 3 faces\n\n| method | ratio |\n|---|---|\n| gradcam | 1.4x |\n"
+    )
+    text = xai_section("resnet50", tmp_path)
+    assert text.startswith("## Where this model looks, measured") and "| gradcam | 1.4x |" in text
+    assert "**validation** faces" in text
