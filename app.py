@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -40,6 +41,7 @@ from maskxai.explain.methods import fast_first
 from maskxai.faces import DetectSettings
 from maskxai.faithfulness import Faithfulness, faithfulness, random_curves
 from maskxai.images import ImageError, load_image, open_image
+from maskxai.live import LiveSession, process_frame
 from maskxai.memory import releasing_memory, tune_allocator
 from maskxai.pipeline import (
     FaceResult,
@@ -845,6 +847,59 @@ def whatif_stream(
     yield {"stage": "done"}
 
 
+LIVE_EVERY_S = 0.1
+"""The browser sends a frame this often; the server answers as fast as it can and skips the frames that
+arrived while it was busy (see :func:`live_frame`)."""
+LIVE_TIME_LIMIT_S = 120
+"""One visitor's live stream is stopped after this many seconds of processing, so nobody holds the queue."""
+LIVE_CONCURRENCY = 2
+"""Live streams processed at once."""
+LIVE_HELP = (
+    "**Live**: press record on the webcam. Every frame: faces found (at 256 px), each face classified and its "
+    "Grad-CAM drawn (Grad-CAM only: one pass a face), with the frames per second. **Labels are averaged over "
+    "each face's last 5 frames**, so they do not flicker on one bad frame; faces are followed by their boxes' "
+    "overlap. Frames that arrive while one is being processed are skipped, so the picture never lags behind. "
+    "**Freeze** sends the last frame to the full explanation (the Maps tab). A stream stops after "
+    f"{LIVE_TIME_LIMIT_S} s of processing; press record again to go on."
+)
+
+
+def live_frame(frame: Any, model_name: str, session: LiveSession | None) -> tuple[Any, LiveSession | None, str]:
+    """One streamed webcam frame: the drawn frame, the visitor's session and a status line.
+
+    A frame that reaches the handler less than half a frame interval after the last one was finished was sent
+    while that one was processed: it is skipped (the last drawn frame stays), so a slow server drops frames
+    instead of falling behind the camera."""
+    if frame is None:
+        return gr.skip(), session, ""
+    session = session or LiveSession()
+    if session.last_done is not None and time.perf_counter() - session.last_done < LIVE_EVERY_S / 2:
+        # sent while the last frame was being processed (it reached us at once after it): stale, skip it
+        session.skipped += 1
+        return gr.skip(), session, gr.skip()
+    result = process_frame(frame, get_model(model_name), session)
+    session.last_frame = np.asarray(frame)[..., :3].copy()
+    session.last_done = time.perf_counter()
+    s = result.seconds
+    split = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in s.items() if k != "total")
+    faces = "; ".join(f"face {i}: {DISPLAY_NAMES.get(n, n)} {100 * p:.0f}%" for i, n, p in result.labels) or "no face"
+    info = (
+        f"**{session.fps:.1f} frames/s**, {1000 * s['total']:.0f} ms a frame ({split}); "
+        f"{session.skipped} stale frame(s) skipped so far. {faces}."
+    )
+    return result.image, session, info
+
+
+def freeze_frame(session: LiveSession | None) -> str:
+    """The last live frame as a photo for the full explanation."""
+    if session is None or session.last_frame is None:
+        raise gr.Error("Start the live view first (press record on the webcam), then Freeze.")
+    REPORT_DIR.mkdir(parents=True, exist_ok=True)
+    path = REPORT_DIR / f"frame-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}.png"
+    Image.fromarray(session.last_frame).save(path)
+    return str(path)
+
+
 def whole_at_the_end(stream: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """``stream``'s updates as they come, but the one with ``stage == "done"`` carries every slot's last value:
     an API client, which keeps only the last update, gets the whole result."""
@@ -1033,6 +1088,21 @@ def build_demo() -> gr.Blocks:
                                             visible=m.default,
                                         )
                                         whatif_slots[f"wi_show:{side}:{m.name}"] = img
+                    with gr.Tab("Live", id="live", elem_id="live"):
+                        gr.Markdown(LIVE_HELP)
+                        with gr.Row(equal_height=False):
+                            live_in = gr.Image(
+                                sources=["webcam"],
+                                streaming=True,
+                                label="Webcam (press record to start)",
+                                webcam_options=gr.WebcamOptions(mirror=True),
+                                type="numpy",
+                            )
+                            live_out = gr.Image(label="Live: faces, labels and Grad-CAM", format="jpeg")
+                        with gr.Row():
+                            live_info = gr.Markdown()
+                            freeze = gr.Button("Freeze: explain this frame in full", variant="secondary")
+                        live_state = gr.State(None, time_to_live=LIVE_TIME_LIMIT_S * 5)  # one frame a visitor
                     with gr.Tab("API records", id="api", elem_id="api"):
                         slots["methods_json"] = gr.JSON(label="One record per map, by method name")
                         slots["faces_json"] = gr.JSON(label="Per-face results")
@@ -1266,6 +1336,18 @@ def build_demo() -> gr.Blocks:
             api_name="what_if",
         )
         whatif_stop.click(None, None, None, cancels=[whatif_event])
+        live_in.stream(
+            live_frame,
+            [live_in, model, live_state],
+            [live_out, live_state, live_info],
+            stream_every=LIVE_EVERY_S,
+            time_limit=LIVE_TIME_LIMIT_S,
+            concurrency_limit=LIVE_CONCURRENCY,
+            api_visibility="private",
+        )
+        freeze.click(freeze_frame, [live_state], [image]).then(
+            gpu_call(releasing_memory(explain_face)), page_inputs, outputs
+        )
         # The first API, kept for today's clients: 10 inputs, 9 outputs (Grad-CAM, gradients, IG), no page button.
         legacy = gr.Button("Explain (API v1)", visible=False)
         legacy_inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]

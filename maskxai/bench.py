@@ -224,6 +224,7 @@ def run(
     memory_steps: int = 256,
     ref_steps: int = 512,
     bf16: bool = True,
+    app: bool = True,
 ) -> dict[str, Any]:
     faces = bench_faces(n_faces)
     out: dict[str, Any] = {}
@@ -255,7 +256,8 @@ def run(
         res.update(roofline(name, steps_list[0], res["naive_panel_s"], gemm))
         res["ig_gflops_achieved"] = res["ig_gflop"] / res["fp32_ig_s"]
         out[name] = res
-    out["app"] = app_process(memory_steps)
+    if app:
+        out["app"] = app_process(memory_steps)
     return out
 
 
@@ -273,10 +275,16 @@ def main(argv: list[str] | None = None) -> None:
         default=True,
         help="also time IG under bf16 autocast (--no-bf16 skips it: emulated, so very slow, without native bf16)",
     )
+    p.add_argument(
+        "--app",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also start the real app and time its start, first answer and peak memory (--no-app skips it)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16)
+    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16, a.app)
     for name, r in res.items():
         if name == "app":
             print(

@@ -9,6 +9,7 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
             "--models",
             "inception_resnet_v1",
             "--no-bf16",
+            "--no-app",  # the app's start and memory are the load and server tests' business
             "--repeats",
             "1",
             "--faces",
@@ -33,7 +34,7 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
     # --no-bf16 (bf16 is emulated, so very slow, on a CPU without it): no bf16 figures at all, not zeros
     assert not [k for k in r if "bf16" in k], r
     assert r["speedup_bound_fp32"] == r["naive_panel_s"] / (r["ig_gflop"] / r["gemm_gflops_fp32"])
-    assert res["app"]["peak_rss_gb"] > 0.1 and res["app"]["start_to_first_answer_s"] > res["app"]["models_loaded_s"]
+    assert "app" not in res
 
 
 def test_ig_step_flops_are_the_forward_and_the_input_gradient_only():

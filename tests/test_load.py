@@ -34,7 +34,7 @@ def test_sixteen_clients_twice_each_are_all_answered(server):
         server.url,
         32,
         16,
-        photos=app.EXAMPLES,
+        photos=[p for p in app.EXAMPLES if "group" not in p],  # one face each: the burst, not detection, is tested
         models=["resnet50", "inception_resnet_v1"],
         steps=[8],
         pid=server.proc.pid,

@@ -1,0 +1,86 @@
+"""Live mode: faces followed across frames, labels smoothed, every face drawn with its Grad-CAM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskxai.live import MAX_AGE, LiveSession, iou, process_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+
+
+def test_faces_are_followed_and_their_labels_do_not_flicker():
+    s = LiveSession(window=5)
+    steady, flicker = np.array([0.8, 0.1, 0.1]), np.array([0.3, 0.6, 0.1])
+    ids, labels = [], []
+    for k in range(8):  # one face drifting right; every third frame the classifier is wrong once
+        (t,) = s.update([(100 + 2 * k, 100, 250 + 2 * k, 250)], np.array([flicker if k % 3 == 2 else steady]))
+        ids.append(t.ident)
+        labels.append(int(t.smoothed.argmax()))
+    assert set(ids) == {1} and set(labels) == {0}  # one face all along, its label never flips
+    # a second face far away is a new one; the first, unseen for longer than MAX_AGE frames, is forgotten
+    (t2,) = s.update([(400, 100, 500, 200)], np.array([steady]))
+    assert t2.ident == 2
+    for _ in range(MAX_AGE + 1):
+        s.update([(400, 100, 500, 200)], np.array([steady]))
+    assert [t.ident for t in s.tracks] == [2]
+
+
+def test_fps_is_a_moving_average_of_the_time_between_frames():
+    s = LiveSession()
+    for k in range(20):
+        s.tick(now=k * 0.25)
+    assert s.fps == pytest.approx(4.0, rel=1e-3)
+
+
+def _frame(names: list[str], size=(640, 480), face_px=150) -> Image.Image:
+    frame = Image.new("RGB", size, (60, 60, 60))
+    for i, name in enumerate(names):
+        photo = Image.open(ROOT / "examples" / f"{name}.jpg").convert("RGB")
+        photo.thumbnail((round(face_px * 2.2), round(face_px * 2.2)))  # the face is about half the photo
+        frame.paste(photo, (i * size[0] // len(names), (size[1] - photo.height) // 2))
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("names", "want"),
+    [(["hopper_none"], ["not_masked"]), (["hopper_chin", "hopper_none"], ["incorrectly_masked", "not_masked"])],
+)
+def test_a_frame_gets_each_face_labelled_with_its_map(names, want):
+    from maskxai.pipeline import get_model
+
+    lm = get_model("inception_resnet_v1")
+    s = LiveSession()
+    frame = _frame(names)
+    r = process_frame(np.asarray(frame), lm, s)
+    assert sorted(name for _, name, _ in r.labels) == sorted(want), r.labels
+    assert r.image.shape == (480, 640, 3) and not np.array_equal(r.image, np.asarray(frame))
+    assert set(r.seconds) == {"detect", "classify", "gradcam", "draw", "total"}
+    assert r.seconds["total"] >= r.seconds["detect"] > 0
+    plain = process_frame(np.asarray(frame), lm, LiveSession(), with_cam=False)
+    # the maps change the faces' pixels, not the background
+    diff = np.abs(r.image.astype(int) - plain.image.astype(int)).sum(-1) > 0
+    assert diff[100:].any() and not diff[-20:, :].any()
+
+
+def test_live_handler_skips_a_frame_that_arrives_right_after_the_last(monkeypatch):
+    import app
+
+    frame = np.asarray(_frame(["hopper_none"]))
+    img, session, info = app.live_frame(frame, "inception_resnet_v1", None)
+    assert isinstance(img, np.ndarray) and "frames/s" in info and "No mask" in info
+    img2, session, _ = app.live_frame(frame, "inception_resnet_v1", session)  # reaches us at once: stale
+    assert session.skipped == 1 and not isinstance(img2, np.ndarray)
+    assert Path(app.freeze_frame(session)).exists()
+    with pytest.raises(Exception, match="Start the live view first"):
+        app.freeze_frame(None)
