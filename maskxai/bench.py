@@ -84,6 +84,103 @@ def naive_panel(pm: PixelModel, x: torch.Tensor, steps: int) -> dict[str, float]
     return t
 
 
+def live_frames(n_faces: int, size: tuple[int, int] = (640, 480), face_px: int = 150) -> list[Image.Image]:
+    """Webcam-like frames made from the examples: ``n_faces`` photos side by side (2x2 for four), each face about
+    ``face_px`` wide (smaller where four must fit), drifting a few pixels from frame to frame (8 frames)."""
+    from pathlib import Path
+
+    # the portrait examples (the astronaut's face is too small in her photo to stand beside them at 640x480)
+    examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("hopper_*.jpg"))
+    cols = 1 if n_faces == 1 else 2
+    rows = (n_faces + cols - 1) // cols
+    cell = (size[0] // cols, size[1] // rows)
+    side = min(round(face_px * 2.2), cell[0], cell[1])  # the examples' face is about half the photo
+    photos = []
+    for i in range(n_faces):
+        ph = Image.open(examples[i % len(examples)]).convert("RGB")
+        ph.thumbnail((side, side))
+        photos.append(ph)
+    frames = []
+    for k in range(8):
+        frame = Image.new("RGB", size, (60, 60, 60))
+        for i, ph in enumerate(photos):
+            x = (i % cols) * cell[0] + (cell[0] - ph.width) // 2 + k % 3
+            y = (i // cols) * cell[1] + (cell[1] - ph.height) // 2
+            frame.paste(ph, (x, y))
+        frames.append(frame)
+    return frames
+
+
+def naive_live_frame(pm: PixelModel, mtcnn: Any, frame: Image.Image) -> int:
+    """The same frame written naively: MTCNN on the full frame, and per face a crop, a forward pass for the
+    class and pytorch-grad-cam's GradCAM (built per face, as its README shows), then the overlay pasted back."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.image import show_cam_on_image
+
+    from .faces import crop_box, crop_face
+
+    boxes, probs = mtcnn.detect(frame)
+    out = frame.copy()
+    n = 0
+    for box, p in zip(boxes if boxes is not None else [], probs if probs is not None else []):
+        if p < 0.9:
+            continue
+        b = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        crop = crop_face(frame, b)
+        x = pixels(crop, pm.spec)
+        target = int(pm(x).argmax())
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        with GradCAM(pm, target_layers=[pm.spec.cam_layer(pm.model)]) as cam:
+            g = cam(x, targets=[ClassifierOutputTarget(target)])[0]
+        rgb = np.asarray(crop.resize(g.shape[::-1]), dtype=np.float32) / 255
+        vis = Image.fromarray(show_cam_on_image(rgb, g, use_rgb=True))
+        x0, y0, x1, y1 = crop_box(b)
+        out.paste(vis.resize((x1 - x0, y1 - y0)), (x0, y0))
+        n += 1
+    return n
+
+
+def live_bench(name: str, faces: tuple[int, ...] = (1, 4), frames: int = 16) -> dict[str, Any]:
+    """Frames per second of live mode (:func:`maskxai.live.process_frame`: detection at 256 px, one batch, Grad-CAM
+    per face, drawing) against :func:`naive_live_frame`, on frames made from the examples; and where the time
+    goes (median ms per stage). The server's transport (JPEG encoding, websocket) is not in these figures."""
+    from facenet_pytorch import MTCNN
+
+    from .live import LiveSession, process_frame
+
+    lm = get_model(name)
+    npm = naive_model(name)
+    mtcnn = MTCNN(keep_all=True, post_process=False, device="cpu")
+    out: dict[str, Any] = {}
+    for n in faces:
+        clip = live_frames(n)
+        session = LiveSession()
+        process_frame(clip[0], lm, session)  # warm-up
+        splits: dict[str, list[float]] = {}
+        found = []
+        t0 = time.perf_counter()
+        for k in range(frames):
+            r = process_frame(clip[k % len(clip)], lm, session)
+            found.append(len(r.labels))
+            for key, v in r.seconds.items():
+                splits.setdefault(key, []).append(v)
+        ours = frames / (time.perf_counter() - t0)
+        naive_live_frame(npm, mtcnn, clip[0])  # warm-up
+        t0 = time.perf_counter()
+        naive_found = [naive_live_frame(npm, mtcnn, clip[k % len(clip)]) for k in range(frames)]
+        naive = frames / (time.perf_counter() - t0)
+        out[f"faces{n}"] = {
+            "fps": ours,
+            "naive_fps": naive,
+            "speedup": ours / naive,
+            "faces_found": statistics.median(found),
+            "naive_faces_found": statistics.median(naive_found),
+            "ms": {k: 1000 * statistics.median(v) for k, v in splits.items()},
+        }
+    return out
+
+
 def our_panel(name: str, face: Image.Image, steps: int) -> dict[str, float]:
     lm = get_model(name)
     t0 = time.perf_counter()
@@ -225,6 +322,8 @@ def run(
     ref_steps: int = 512,
     bf16: bool = True,
     app: bool = True,
+    live: bool = True,
+    live_frames_n: int = 16,
 ) -> dict[str, Any]:
     faces = bench_faces(n_faces)
     out: dict[str, Any] = {}
@@ -256,6 +355,8 @@ def run(
         res.update(roofline(name, steps_list[0], res["naive_panel_s"], gemm))
         res["ig_gflops_achieved"] = res["ig_gflop"] / res["fp32_ig_s"]
         out[name] = res
+    if live:
+        out["live"] = {name: live_bench(name, frames=live_frames_n) for name in models}
     if app:
         out["app"] = app_process(memory_steps)
     return out
@@ -281,11 +382,24 @@ def main(argv: list[str] | None = None) -> None:
         default=True,
         help="also start the real app and time its start, first answer and peak memory (--no-app skips it)",
     )
+    p.add_argument(
+        "--live", action=argparse.BooleanOptionalAction, default=True, help="time live mode against a naive loop"
+    )
+    p.add_argument("--live-frames", type=int, default=16, help="frames timed per live case")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16, a.app)
+    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16, a.app, a.live, a.live_frames)
     for name, r in res.items():
+        if name == "live":
+            for model, cases in r.items():
+                for case, c in cases.items():
+                    split = ", ".join(f"{k} {v:.0f}" for k, v in c["ms"].items())
+                    print(
+                        f"live {model}, {case[5:]} face(s): {c['fps']:.1f} frames/s (naive loop {c['naive_fps']:.1f}, "
+                        f"{c['speedup']:.1f}x); ms a frame: {split}"
+                    )
+            continue
         if name == "app":
             print(
                 f"app process: models loaded {r['models_loaded_s']:.1f} s, "

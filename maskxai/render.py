@@ -92,8 +92,8 @@ def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: li
     measure = ImageDraw.Draw(photo.copy())
     chips = [(tag, kind, measure.textbbox((0, 0), tag, font=font)) for tag, kind in zip(tags, kinds)]
     line_h = max((tb[3] - tb[1] for _, _, tb in chips), default=0) + 2 * pad
-    rows: list[list[tuple[str, str, tuple[int, int, int, int]]]] = [[]]
-    x = pad
+    rows: list[list[tuple[str, str, tuple[float, float, float, float]]]] = [[]]
+    x: float = pad
     for chip in chips:
         cw = chip[2][2] - chip[2][0] + 2 * pad
         if rows[-1] and x + cw > w - pad:
@@ -101,7 +101,7 @@ def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: li
             x = pad
         rows[-1].append(chip)
         x += cw + pad
-    legend_h = (len(rows) * (line_h + pad) + pad) if chips else 0
+    legend_h = round(len(rows) * (line_h + pad) + pad) if chips else 0
     out = Image.new("RGB", (w, h + legend_h), (255, 255, 255))
     out.paste(photo.convert("RGB"), (0, 0))
     draw = ImageDraw.Draw(out)
@@ -113,7 +113,7 @@ def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: li
         x0, y0 = box[0] + lw, box[1] + lw  # inside the box's top-left corner
         draw.rectangle((x0, y0, x0 + tb[2] - tb[0] + 2 * lw, y0 + tb[3] - tb[1] + 2 * lw), fill=colour)
         draw.text((x0 + lw - tb[0], y0 + lw - tb[1]), number, fill=(255, 255, 255), font=font)
-    y = h + pad
+    y: float = h + pad
     for row in rows:
         x = pad
         for tag, kind, tb in row:

@@ -10,6 +10,8 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
             "inception_resnet_v1",
             "--no-bf16",
             "--no-app",  # the app's start and memory are the load and server tests' business
+            "--live-frames",
+            "2",
             "--repeats",
             "1",
             "--faces",
@@ -35,6 +37,12 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
     assert not [k for k in r if "bf16" in k], r
     assert r["speedup_bound_fp32"] == r["naive_panel_s"] / (r["ig_gflop"] / r["gemm_gflops_fp32"])
     assert "app" not in res
+    for case in ("faces1", "faces4"):
+        live = res["live"]["inception_resnet_v1"][case]
+        assert live["fps"] > 0 and live["naive_fps"] > 0 and live["speedup"] == live["fps"] / live["naive_fps"]
+        assert set(live["ms"]) == {"detect", "classify", "gradcam", "draw", "total"}
+    assert res["live"]["inception_resnet_v1"]["faces1"]["faces_found"] == 1
+    assert res["live"]["inception_resnet_v1"]["faces4"]["faces_found"] == 4
 
 
 def test_ig_step_flops_are_the_forward_and_the_input_gradient_only():
