@@ -925,7 +925,8 @@ def build_demo() -> gr.Blocks:
         gr.Markdown(
             "# maskxai: is the mask worn correctly?\n"
             "Pick a classifier, upload a photo or take a webcam snapshot, and see the prediction for each face "
-            "with three explanations side by side."
+            "with its explanations side by side; the tabs measure the maps, compare the models, redraw the mask "
+            "and run live on the webcam."
         )
         with gr.Row():
             with gr.Column(scale=1):
