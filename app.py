@@ -1042,7 +1042,7 @@ def build_demo() -> gr.Blocks:
                         }
                         with gr.Accordion("Sanity check records (as the API returns them)", open=False):
                             sanity_slots["sanity_json"] = gr.JSON(label="Spearman and SSIM per randomised block")
-                    with gr.Tab("Compare models", id="compare", elem_id="compare"):
+                    with gr.Tab("Compare", id="compare", elem_id="compare"):
                         gr.Markdown("Every classifier on the explained face, with the chosen maps and class.")
                         with gr.Row():
                             compare_button = gr.Button("Compare the models on this face", variant="primary")
@@ -1104,7 +1104,7 @@ def build_demo() -> gr.Blocks:
                             live_info = gr.Markdown()
                             freeze = gr.Button("Freeze: explain this frame in full", variant="secondary")
                         live_state = gr.State(None, time_to_live=LIVE_TIME_LIMIT_S * 5)  # one frame a visitor
-                    with gr.Tab("API records", id="api", elem_id="api"):
+                    with gr.Tab("API", id="api", elem_id="api"):
                         slots["methods_json"] = gr.JSON(label="One record per map, by method name")
                         slots["faces_json"] = gr.JSON(label="Per-face results")
                 gr.Markdown(how_to_read())

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             save(page.locator("#sanity").screenshot(), a.out / "4_sanity.jpg")
 
         if "compare" not in a.skip:
-            page.get_by_role("tab", name="Compare models").click()
+            page.get_by_role("tab", name="Compare").click()
             page.get_by_role("button", name="Compare the models on this face").click()
             page.wait_for_function("document.querySelectorAll('#compare img[src*=\"/file=\"]').length >= 8",
                                    timeout=600_000)  # fmt: skip

@@ -76,7 +76,7 @@ def test_every_view_open_maps_wide_enough(page_url, tmp_path):
     shots = _shots(tmp_path)
     from playwright.sync_api import sync_playwright
 
-    tabs = ("Faithfulness", "Sanity check", "Compare models", "What if", "API records")
+    tabs = ("Faithfulness", "Sanity check", "Compare", "What if", "Live", "API")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
@@ -107,7 +107,7 @@ def test_every_view_open_maps_wide_enough(page_url, tmp_path):
                     page.get_by_role("button", name="Run the sanity check on this face").click()
                     page.get_by_text("block(s) random so far").wait_for(timeout=300_000)
                     page.get_by_role("button", name="Stop", exact=True).click()
-                if tab == "Compare models":
+                if tab == "Compare":
                     page.get_by_role("button", name="Compare the models on this face").click()
                     # both models' four maps have arrived (hidden slots of unchosen methods hold no image)
                     page.wait_for_function(
