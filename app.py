@@ -938,6 +938,7 @@ def build_demo() -> gr.Blocks:
                     type="filepath",
                     image_mode=None,
                     label="Photo",
+                    elem_id="photo",
                     webcam_options=gr.WebcamOptions(mirror=True),
                     height=320,
                 )

@@ -79,11 +79,13 @@ def test_webcam_snapshot_is_explained(page_url, tmp_path):
             page.wait_for_timeout(1500)  # a few frames of the clip
             page.screenshot(path=str(shots / "webcam_preview.png"), full_page=True)
             page.locator("[aria-label='capture photo'], [title='capture photo']").first.click()
-            page.wait_for_timeout(2000)  # the snapshot is uploaded
+            # The snapshot is uploaded: the photo box then shows it from the server (a fixed wait was flaky in CI).
+            page.locator("#photo img[src*='file=']").first.wait_for(timeout=60_000)
             for slow in ("LayerCAM", "Gradients", "Integrated Gradients"):  # the snapshot path is tested, not maps
                 page.get_by_label(slow, exact=True).uncheck()
             page.get_by_role("button", name="Explain", exact=True).click()
-            page.get_by_text(re.compile(r"Total \d+(\.\d+)? s")).wait_for(timeout=240_000)
+            done = page.get_by_text(re.compile(r"Total \d+(\.\d+)? s|No image was given"))
+            done.first.wait_for(timeout=180_000)
             page.wait_for_timeout(1000)
             page.screenshot(path=str(shots / "after_webcam.png"), full_page=True)
             body = page.inner_text("body")
