@@ -57,7 +57,7 @@ from maskxai.pipeline import (
 from maskxai.preprocess import pixels
 from maskxai.regions import RegionShares, face_regions
 from maskxai.registry import DISPLAY_NAMES, LABELS, ModelSpec, get_spec, list_models
-from maskxai.render import draw_faces, faithfulness_plot, map_strip, panel, paste_map, sanity_plot
+from maskxai.render import draw_faces, faces_legend_html, faithfulness_plot, map_strip, panel, paste_map, sanity_plot
 from maskxai.report import FaceReport, scores_from, weights_version, write
 from maskxai.sanity import FLAG_SPEARMAN, SanityStep, barely_changes, cascading_randomisation, verdicts
 from maskxai.weights import LoadedModel
@@ -507,10 +507,11 @@ def explain_stream(
 ) -> Iterator[dict[str, Any]]:
     """Detect, classify and explain the chosen face, streamed as updates keyed by slot name.
 
-    Slots: ``faces_img``, ``label``, ``faces_json``, ``status``, ``face``, ``panel:<method>`` and
-    ``show:<method>`` (its panel's visibility), ``on_photo``, ``methods_json``, ``faith_plot``,
-    ``faith_table``, ``state``; ``stage`` says which step ended: ``faces``, ``fast`` (the one-pass maps),
-    ``slow`` (one more slow map) or ``done``. Maps come fast ones first; faithfulness comes last.
+    Slots: ``faces_img`` (boxes and legend; ``faces_page_img``: boxes only; ``faces_legend``: HTML), ``label``,
+    ``faces_json``, ``status``, ``face``, ``panel:<method>`` and ``show:<method>`` (its panel's visibility),
+    ``on_photo``, ``methods_json``, ``faith_plot``, ``faith_table``, ``state``; ``stage`` says which step
+    ended: ``faces``, ``fast`` (the one-pass maps), ``slow`` (one more slow map) or ``done``. Maps come fast
+    ones first; faithfulness comes last.
     """
     progress = progress or (lambda *a, **k: None)
     spec, names, settings, k_target = parse_request(
@@ -522,10 +523,14 @@ def explain_stream(
     opacity = _number(opacity, "Overlay opacity", 0.0, 1.0)
     t0 = time.perf_counter()
     lm, photo, faces = detect(model_name, image, whole_image, min_confidence, max_faces)
-    annotated = draw_faces(
-        photo, [f.box for f in faces], [f.tag() for f in faces], [f.label or "too_small" for f in faces]
-    )
-    update: dict[str, Any] = {"faces_img": annotated, "faces_json": [f.to_dict() for f in faces]}
+    boxes, tags, kinds = [f.box for f in faces], [f.tag() for f in faces], [f.label or "too_small" for f in faces]
+    annotated = draw_faces(photo, boxes, tags, kinds)  # with its legend: for the report and API clients
+    update: dict[str, Any] = {
+        "faces_img": annotated,
+        "faces_page_img": draw_faces(photo, boxes, tags, kinds, legend=False),
+        "faces_legend": faces_legend_html(tags, kinds),
+        "faces_json": [f.to_dict() for f in faces],
+    }
     update |= {f"panel:{n}": None for n in METHODS} | {f"show:{n}": gr.update(visible=n in names) for n in METHODS}
     update |= {"on_photo": None, "methods_json": {}, "faith_plot": None, "faith_table": None, "state": None}
     update |= {k: gr.update(value=None, interactive=False) for k in ("report_html", "report_png")}
@@ -990,9 +995,16 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=3):  # 3:1 gives each of two map panels 500+ px on a 1500 px page
                 status = gr.Markdown(model_status(DEFAULT_MODEL))
                 with gr.Row():
-                    faces_img = gr.Image(label="Faces found", format="png", interactive=False, height=320)
+                    with gr.Column():
+                        faces_img = gr.Image(label="Faces found", format="png", interactive=False, height=320)
+                        faces_legend = gr.HTML("", elem_id="faces-legend")  # readable at any width
                     label = gr.Label(num_top_classes=3, label="Prediction for the chosen face")
-                slots: dict[str, Any] = {"faces_img": faces_img, "label": label, "status": status}
+                slots: dict[str, Any] = {
+                    "faces_page_img": faces_img,
+                    "faces_legend": faces_legend,
+                    "label": label,
+                    "status": status,
+                }
                 with gr.Tabs():
                     with gr.Tab("Maps", id="maps", elem_id="maps"):
                         with gr.Row(equal_height=False):  # panels wrap: two a row on a wide page, one on a narrow
@@ -1353,7 +1365,7 @@ def build_demo() -> gr.Blocks:
         # The first API, kept for today's clients: 10 inputs, 9 outputs (Grad-CAM, gradients, IG), no page button.
         legacy = gr.Button("Explain (API v1)", visible=False)
         legacy_inputs = [model, image, steps, baseline, layer, face, whole, opacity, min_conf, max_faces]
-        legacy_outputs = [slots[k] for k in LEGACY_SLOTS]
+        legacy_outputs = [faces_img if k == "faces_img" else slots[k] for k in LEGACY_SLOTS]  # photo with its legend
         legacy.click(gpu_call(releasing_memory(run_explain)), legacy_inputs, legacy_outputs, api_name="explain")
         model.change(layers_for, [model], [layer, status], api_name="model_info")
         image.change(lambda: gr.update(choices=[], value=None), None, [face], api_name="reset_face")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import functools
+import html
 import io
 from typing import TYPE_CHECKING, Any
 
@@ -77,12 +78,15 @@ def paste_map(
 Rect = tuple[float, float, float, float]
 
 
-def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: list[str]) -> Image.Image:
+def draw_faces(
+    photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: list[str], legend: bool = True
+) -> Image.Image:
     """Boxes coloured by class with their number inside, and a legend below the photo.
 
     ``tags`` are ``"<number> <what> <probability>"`` (e.g. ``"1 No mask 97%"``): the number goes in the box's
     top-left corner, the whole tag in the legend, so no label can sit on another face however close the faces
-    are. Returns a new image, taller than ``photo`` by the legend.
+    are. Returns a new image, taller than ``photo`` by the legend (``legend=False``: the boxes only, for a page
+    that shows :func:`faces_legend_html` beside the photo, readable at any width).
     """
     w, h = photo.size
     lw = max(2, round(max(w, h) / 300))
@@ -90,7 +94,7 @@ def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: li
     font = _font(max(14, round(w / 36)))
     pad = max(4, round(w / 150))
     measure = ImageDraw.Draw(photo.copy())
-    chips = [(tag, kind, measure.textbbox((0, 0), tag, font=font)) for tag, kind in zip(tags, kinds)]
+    chips = [(tag, kind, measure.textbbox((0, 0), tag, font=font)) for tag, kind in zip(tags, kinds) if legend]
     line_h = max((tb[3] - tb[1] for _, _, tb in chips), default=0) + 2 * pad
     rows: list[list[tuple[str, str, tuple[float, float, float, float]]]] = [[]]
     x: float = pad
@@ -123,6 +127,20 @@ def draw_faces(photo: Image.Image, boxes: list[Rect], tags: list[str], kinds: li
             x += cw + pad
         y += line_h + pad
     return out
+
+
+def faces_legend_html(tags: list[str], kinds: list[str]) -> str:
+    """The legend of :func:`draw_faces` as HTML chips (text at 15 px whatever the photo's size on the page)."""
+    chips = []
+    for tag, kind in zip(tags, kinds):
+        r, g, b = CLASS_COLOURS.get(kind, (128, 128, 128))
+        number, _, rest = html.escape(tag).partition(" ")
+        chips.append(
+            f'<span style="display:inline-block;margin:2px 6px 2px 0;padding:2px 8px;border-radius:4px;'
+            f'background:rgb({r},{g},{b});color:#fff;font-size:15px;line-height:1.4">'
+            f'<b style="color:#fff">{number}</b> {rest}</span>'
+        )
+    return f'<div class="faces-legend">{"".join(chips)}</div>' if chips else ""
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -136,6 +136,11 @@ def test_every_view_open_maps_wide_enough(page_url, tmp_path):
                 if tab == "Maps":
                     widths = _map_widths(page)
                     assert len(widths) == 4 and min(widths) >= 400, widths
+                    # the face legend beside the photo: every face, text at least 12 px at this width too
+                    chips = page.locator("#faces-legend span")
+                    assert chips.count() == 4 and "4 " in chips.nth(3).inner_text()
+                    sizes = chips.evaluate_all("cs => cs.map(c => parseFloat(getComputedStyle(c).fontSize))")
+                    assert min(sizes) >= 12, sizes
         finally:
             browser.close()
 

@@ -73,3 +73,16 @@ def test_plots_render():
     assert sanity_plot(steps, {"ig": "IG"}).width >= 900
     strip = map_strip(Image.new("RGB", (160, 160)), steps, {"ig": "IG"})
     assert strip.height >= 120 and strip.width > 2 * 120
+
+
+def test_page_photo_has_boxes_only_and_the_legend_as_html():
+    """On the page the legend is HTML at 15 px (an image legend shrinks with a wide photo); the photo keeps its size."""
+    from maskxai.render import faces_legend_html
+
+    photo = Image.new("RGB", (1500, 400), (90, 90, 90))
+    out = draw_faces(photo, [(10, 10, 110, 110)], ["1 No mask 97%"], ["not_masked"], legend=False)
+    assert out.size == photo.size
+    html = faces_legend_html(["1 No mask 97%", "2 <b>"], ["not_masked", "too_small"])
+    assert "font-size:15px" in html and "rgb(215,40,40)" in html and "No mask 97%" in html
+    assert "2</b> &lt;b&gt;" in html  # tags are escaped
+    assert faces_legend_html([], []) == ""
