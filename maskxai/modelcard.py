@@ -127,6 +127,9 @@ def training_runs(meta: dict[str, Any]) -> str:
     lines = []
     runs = runs_of(meta)
     for k, run in enumerate(runs, 1):
+        if "calibration" in run:
+            lines.append(f"- Step {k}, {_calibrated(run['calibration'])}")
+            continue
         cfg = run["config"]
         minutes = run.get("minutes")
         start = "from scratch" if not cfg.get("init") else f"from run {k - 1}'s kept weights (`--init`)"
@@ -141,7 +144,7 @@ def training_runs(meta: dict[str, Any]) -> str:
             f"Mixture: {_mixture(cfg)}.{_distilled(cfg)}{_tuned(cfg)} {_kept(run)} "
             f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on 2 CPU cores)."
         )
-    if any(run["config"].get("teacher") for run in runs):
+    if any(run.get("config", {}).get("teacher") for run in runs):
         lines.append(
             "- A `--teacher` path holds the weights shipped in `checkpoints/` when that run was made (see this "
             "repository's history); the teacher is frozen and sees the student's augmented batch."
@@ -152,6 +155,23 @@ def training_runs(meta: dict[str, Any]) -> str:
             "shipped in `checkpoints/` before these weights replaced it (see this repository's history)."
         )
     return "\n".join(lines) if lines else "- (no training metadata in the weights file)"
+
+
+def _calibrated(cal: dict[str, Any]) -> str:
+    """A calibration step (:mod:`maskxai.calibrate`) in words, with its command and validation scores."""
+    from .calibrate import command_of as calibrate_command
+
+    offsets = ", ".join(f"{DISPLAY_NAMES.get(k, k)} {v:+.1f}" for k, v in cal["offsets"].items())
+    per_set = "; ".join(
+        f"{name} macro recall {100 * r['before']['macro_recall']:.1f} -> {100 * r['after']['macro_recall']:.1f} %"
+        for name, r in cal["val"].items()
+    )
+    return (
+        f"class offsets chosen on the validation sets (`{calibrate_command(cal)}`, `--weights` being the previous "
+        f"step's weights): the offsets ({offsets}) are added to the logits, folded into the bias of the last "
+        f"layer, so that the mean validation score rose from {cal['score_before']:.3f} to {cal['score_after']:.3f} "
+        f"({per_set}). No test set was used."
+    )
 
 
 def _distilled(cfg: dict[str, Any]) -> str:

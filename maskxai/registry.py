@@ -63,6 +63,8 @@ class ModelSpec:
         hub_revision: Pinned default revision on the Hub.
         license: License of the weights.
         recipe: How to train it (:class:`TrainRecipe`).
+        head: Dotted path of the final ``nn.Linear`` (its bias carries the class offsets of
+            :mod:`maskxai.calibrate`).
     """
 
     name: str
@@ -79,6 +81,7 @@ class ModelSpec:
     license: str = "cc-by-nc-sa-4.0"
     notes: dict[str, str] = field(default_factory=dict)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
+    head: str = "fc"
 
     def build(self) -> nn.Module:
         """Return the untrained architecture with a ``len(labels)``-way head, in eval mode."""
@@ -203,6 +206,7 @@ register(
         # 1.6x its area on nose, mouth and chin on validation faces (docs/xai_measured.md).
         cam_layers=("block8", "mixed_6a", "repeat_2", "repeat_1"),
         weights_file="inception_resnet_v1.safetensors",
+        head="logits",
         recipe=TrainRecipe(
             epochs=8,
             samples_per_epoch=12_000,
