@@ -65,7 +65,7 @@ def test_a_frame_gets_each_face_labelled_with_its_map(names, want):
     r = process_frame(np.asarray(frame), lm, s)
     assert sorted(name for _, name, _ in r.labels) == sorted(want), r.labels
     assert r.image.shape == (480, 640, 3) and not np.array_equal(r.image, np.asarray(frame))
-    assert set(r.seconds) == {"detect", "classify", "gradcam", "draw", "total"}
+    assert set(r.seconds) == {"detect", "classify_cam", "overlay", "draw", "total"}
     assert r.seconds["total"] >= r.seconds["detect"] > 0
     plain = process_frame(np.asarray(frame), lm, LiveSession(), with_cam=False)
     # the maps change the faces' pixels, not the background
@@ -84,3 +84,30 @@ def test_live_handler_skips_a_frame_that_arrives_right_after_the_last(monkeypatc
     assert Path(app.freeze_frame(session)).exists()
     with pytest.raises(Exception, match="Start the live view first"):
         app.freeze_frame(None)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "inception_resnet_v1"])
+def test_batched_grad_cam_is_each_faces_own_grad_cam(name):
+    """Live mode's one-batch pass (backward stopped at the CAM layer) gives each face the map and class that a
+    pass of its own gives (the page's Grad-CAM), and the same probabilities as the classifier."""
+    import torch
+
+    from maskxai.explain.base import PixelModel
+    from maskxai.explain.gradcam import grad_cam, grad_cam_batch
+    from maskxai.registry import get_spec
+    from maskxai.weights import _freeze
+
+    torch.manual_seed(0)
+    spec = get_spec(name)
+    pm = PixelModel(_freeze(spec.build()), spec)
+    x = torch.rand(3, 3, 128, 128)
+    probs, cams = grad_cam_batch(pm, x)
+    with torch.no_grad():
+        torch.testing.assert_close(probs, pm(x).softmax(1), atol=1e-5, rtol=1e-4)
+    assert any(not c.blank for c in cams)
+    for i, c in enumerate(cams):
+        own = grad_cam(pm, x[i : i + 1])
+        assert c.target == own.target == int(probs[i].argmax()) and c.layer == own.layer == spec.cam_layers[0]
+        np.testing.assert_allclose(c.attribution, own.attribution, atol=1e-4)
+    with pytest.raises(ValueError, match="batch"):
+        grad_cam_batch(pm, x[0])
