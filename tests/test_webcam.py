@@ -124,10 +124,13 @@ def test_live_view_streams_labelled_frames(page_url, tmp_path):
             assert fps > 0 and "stale frame(s) skipped" in text and "face 1: Mask worn incorrectly" in text, text
             live.get_by_label("capture photo").click()  # the same button, now "Stop": stop streaming
             live.get_by_role("button", name="Freeze: explain this frame in full").click()
-            # the frame becomes the photo to explain (its explanation is the page's usual path, tested above)
+            # the frame becomes the photo, and is explained in full (the page's usual path, from the frame)
             page.wait_for_function("document.querySelector('img[src*=\"frame-\"]') !== null", timeout=120_000)
-            page.screenshot(path=str(shots / "live_frozen.png"), full_page=False)
+            page.get_by_text(re.compile(r"Total \d+(\.\d+)? s")).wait_for(timeout=180_000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shots / "live_frozen.png"), full_page=True)
             body = page.inner_text("body")
         finally:
             browser.close()
     assert "Traceback" not in body and "Error" not in body
+    assert "1 face(s) found" in body and "Mask worn incorrectly" in body.split("Prediction for the chosen face")[1]
