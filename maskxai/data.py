@@ -182,6 +182,26 @@ def split_of(group: str, test_fraction: float = 0.2, val_fraction: float = 0.1) 
     return "train"
 
 
+def fold_of(group: str, k: int) -> int:
+    """Fold ``0..k-1`` of a group (e.g. an image name) by hash, for k-fold evaluation (independent of
+    :func:`split_of`)."""
+    import hashlib
+
+    return int(hashlib.sha1(f"fold:{group}".encode()).hexdigest()[:8], 16) % k
+
+
+def parse_holdout(text: str) -> tuple[int, int]:
+    """``"FOLD/K"`` (e.g. ``"2/5"``) to ``(2, 5)``; raises ``ValueError`` with the expected form."""
+    fold, sep, k = text.partition("/")
+    try:
+        f, n = int(fold), int(k)
+    except ValueError:
+        f, n = -1, 0
+    if not sep or n < 3 or not 0 <= f < n:
+        raise ValueError(f"--holdout {text!r}: give FOLD/K with K >= 3 and 0 <= FOLD < K, e.g. 2/5")
+    return f, n
+
+
 def check_readable(samples: Iterable[Sample]) -> None:
     """Open every image header; raise ``ValueError`` naming the first unreadable one."""
     for s in samples:

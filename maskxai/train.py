@@ -68,6 +68,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
     tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
+    holdout: str = ""  # "FOLD/K": Face Mask Detection photos of that fold left out, the next fold as val (kfold)
 
 
 # The TrainConfig fields that a model's TrainRecipe fills in when they are left at 0.
@@ -304,9 +305,9 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     # Always called: the cache is resumable, so an interrupted first pass is completed, not taken as whole.
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
-    sources = with_mix(standard_sources(data, lm, "train"), cfg.mix, cfg.placements, cfg.boost)
+    sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
     ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed)
-    val = fixed_eval_set(data, lm, "val")
+    val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
     return ds, val
 

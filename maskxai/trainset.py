@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from .augment import augment
-from .data import Sample, load_manifest, load_voc, split_of
+from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
 from .faces import crop_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
 from .preprocess import to_input
@@ -143,11 +143,15 @@ def _boosted(src: Source, pool: Sequence[int]) -> np.ndarray | None:
     return None if np.all(w == w[0]) else w / w.sum()
 
 
-def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[Source]:
-    """The mixture used for the shipped weights (``split``: train or val)."""
+def standard_sources(data_root: Path, landmarks_file: Path, split: str, holdout: str = "") -> list[Source]:
+    """The mixture used for the shipped weights (``split``: train or val).
+
+    ``holdout`` ``"FOLD/K"`` (for :mod:`maskxai.kfold`) replaces Face Mask Detection's split: the photos of
+    fold FOLD of K are left out (they are that fold's test), fold FOLD+1 is the val split, the rest train.
+    """
     mfn = [s for s in load_manifest(data_root / "maskedface-net") if s.split == split]
     fm12 = load_manifest(data_root / "face-mask-12k", split=split)
-    voc = [s for s in load_voc(data_root / "face-mask-detection", min_size=16) if split_of(s.group or "") == split]
+    voc = [s for s in load_voc(data_root / "face-mask-detection", min_size=16) if voc_split(s, holdout) == split]
     lms = json.loads(landmarks_file.read_text()) if landmarks_file.is_file() else {}
     unmasked = [s for s in fm12 if s.label == "not_masked" and _placeable(lms.get(str(s.path)))]
     masked = [s for s in fm12 if s.label == "correctly_masked"]
@@ -158,6 +162,16 @@ def standard_sources(data_root: Path, landmarks_file: Path, split: str) -> list[
         Source("maskedface-net", mfn, w["maskedface-net"], balance=True),
         Source("face-mask-detection", voc, w["face-mask-detection"], balance=True),
     ]
+
+
+def voc_split(sample: Sample, holdout: str = "") -> str:
+    """``train``, ``val`` or ``test`` of a Face Mask Detection face: by :func:`split_of` of its photo, or with
+    ``holdout`` ``"FOLD/K"`` by :func:`fold_of` (FOLD: test, FOLD+1: val, the others: train)."""
+    if not holdout:
+        return split_of(sample.group or "")
+    f, k = parse_holdout(holdout)
+    fold = fold_of(sample.group or "", k)
+    return "test" if fold == f else "val" if fold == (f + 1) % k else "train"
 
 
 def _placeable(landmarks: list[list[float]] | None) -> bool:
@@ -172,11 +186,12 @@ def _placeable(landmarks: list[list[float]] | None) -> bool:
 
 
 def fixed_eval_set(
-    data_root: Path, landmarks_file: Path, split: str = "val", n_synth: int = 300
+    data_root: Path, landmarks_file: Path, split: str = "val", n_synth: int = 300, holdout: str = ""
 ) -> dict[str, list[tuple[Image.Image, int]]]:
-    """Validation images per source, decoded once (synthetic ones rendered with fixed seeds)."""
+    """Validation images per source, decoded once (synthetic ones rendered with fixed seeds; ``holdout``: see
+    :func:`standard_sources`)."""
     out: dict[str, list[tuple[Image.Image, int]]] = {}
-    for src in standard_sources(data_root, landmarks_file, split):
+    for src in standard_sources(data_root, landmarks_file, split, holdout):
         items: list[tuple[Image.Image, int]] = []
         if src.synthetic is not None:
             real: list[tuple[Image.Image, int]] = []

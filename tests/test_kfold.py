@@ -1,0 +1,127 @@
+"""k-fold evaluation by photo (maskxai.kfold): folds, the holdout split, and a tiny run end to end."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskxai.data import Sample, fold_of, parse_holdout, split_of
+from maskxai.trainset import voc_split
+
+VOC_NAMES = {
+    "correctly_masked": "with_mask",
+    "incorrectly_masked": "mask_weared_incorrect",
+    "not_masked": "without_mask",
+}
+
+
+def test_folds_are_by_hash_balanced_and_not_the_old_split():
+    names = [f"maksssksksss{i}.png" for i in range(800)]
+    counts = Counter(fold_of(n, 5) for n in names)
+    assert set(counts) == set(range(5)) and min(counts.values()) > 120
+    assert [fold_of(n, 5) for n in names] == [fold_of(n, 5) for n in names]
+    tests = [n for n in names if split_of(n) == "test"]
+    assert len({fold_of(n, 5) for n in tests}) == 5  # the old test split is spread over every fold
+
+
+def test_holdout_split_test_val_train_by_photo():
+    faces = [Sample(Path(f"p{i}.png"), "not_masked", group=f"p{i}.png") for i in range(300)]
+    for f in range(4):
+        splits = {s.group: voc_split(s, f"{f}/4") for s in faces}
+        assert all(splits[s.group] == "test" for s in faces if fold_of(s.group or "", 4) == f)
+        assert all(splits[s.group] == "val" for s in faces if fold_of(s.group or "", 4) == (f + 1) % 4)
+        assert Counter(splits.values())["train"] == sum(
+            fold_of(s.group or "", 4) not in (f, (f + 1) % 4) for s in faces
+        )
+    assert voc_split(faces[0]) == split_of("p0.png")
+    assert parse_holdout("2/5") == (2, 5)
+    for bad in ("5/5", "x/5", "2", "1/2", "-1/4"):
+        with pytest.raises(ValueError, match="FOLD/K"):
+            parse_holdout(bad)
+
+
+def test_a_fold_never_starts_from_our_weights(tmp_path):
+    from maskxai.kfold import fold_config
+
+    cfg = fold_config("resnet50", 1, 5, tmp_path, ["--epochs", "2", "--no-bf16"])
+    assert cfg.holdout == "1/5" and cfg.out == str(tmp_path / "fold1") and cfg.epochs == 2 and not cfg.bf16
+    for bad in (["--init", "w.safetensors"], ["--teacher=w.safetensors"], ["--holdout", "0/5"]):
+        with pytest.raises(ValueError, match="saw these photos"):
+            fold_config("resnet50", 1, 5, tmp_path, bad)
+
+
+def _tiny_data(root: Path, photos: int = 18) -> None:
+    """Face Mask Detection-like photos (one 40 px face each, labels in turn) and tiny manifests of the other sets."""
+    rng = np.random.default_rng(0)
+    labels = list(VOC_NAMES)
+    (root / "face-mask-detection" / "images").mkdir(parents=True)
+    (root / "face-mask-detection" / "annotations").mkdir()
+    for i in range(photos):
+        name = f"photo{i}.png"
+        Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+            root / "face-mask-detection" / "images" / name
+        )
+        box = "<xmin>10</xmin><ymin>10</ymin><xmax>50</xmax><ymax>50</ymax>"
+        xml = (
+            f"<annotation><filename>{name}</filename><size><width>64</width><height>64</height></size>"
+            f"<object><name>{VOC_NAMES[labels[i % 3]]}</name><bndbox>{box}</bndbox></object></annotation>"
+        )
+        (root / "face-mask-detection" / "annotations" / f"photo{i}.xml").write_text(xml)
+    for folder, rows in (
+        (
+            "maskedface-net",
+            [("correctly_masked", "train"), ("incorrectly_masked", "train"), ("incorrectly_masked", "val")],
+        ),
+        ("face-mask-12k", [("correctly_masked", "train"), ("correctly_masked", "val")]),
+    ):
+        (root / folder).mkdir()
+        lines = ["path,label,incorrect_kind,identity,split"]
+        for j, (label, split) in enumerate(rows):
+            Image.new("RGB", (48, 48), (40 * j, 90, 120)).save(root / folder / f"f{j}.png")
+            lines.append(f"f{j}.png,{label},,{j},{split}")
+        (root / folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_tiny_kfold_scores_every_face_once_with_a_model_that_never_saw_it(tmp_path, tiny_spec, monkeypatch):
+    import maskxai.kfold as kf
+
+    _tiny_data(tmp_path / "data")
+    lm = tmp_path / "lm.json"
+    lm.write_text("{}")
+    trained = []
+    real_train = kf.train
+
+    def spy(cfg):
+        trained.append(cfg.holdout)
+        return real_train(cfg)
+
+    monkeypatch.setattr(kf, "train", spy)
+    train_args = ["--data", str(tmp_path / "data"), "--landmarks", str(lm), "--epochs", "1"]
+    train_args += [
+        "--samples-per-epoch",
+        "16",
+        "--batch-size",
+        "8",
+        "--warmup-steps",
+        "1",
+        "--no-bf16",
+        "--threads",
+        "1",
+    ]
+    argv = ["--model", "tiny_test_cnn", "--folds", "3", "--out", str(tmp_path / "kf"), "--", *train_args]
+    kf.main(argv)
+    res = json.loads((tmp_path / "kf" / "kfold.json").read_text())
+    assert trained == ["0/3", "1/3", "2/3"]
+    assert res["pooled"]["n"] == 18 == sum(f["metrics"]["n"] for f in res["folds"])
+    assert res["pooled"]["support"]["incorrectly_masked"] == 6
+    for f in res["folds"]:  # each fold's model was trained and validated without its test photos
+        fold = int(f["holdout"].split("/")[0])
+        assert f["metrics"]["n"] == sum(fold_of(f"photo{i}.png", 3) == fold for i in range(18))
+    assert (tmp_path / "kf" / "errors" / "errors.csv").is_file()
+    kf.main(argv)  # rerun: folds already trained are not trained again
+    assert trained == ["0/3", "1/3", "2/3"]
