@@ -50,7 +50,7 @@ class Teacher(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             return self.model(renormalize(x, self.student, self.spec)).float()
 
     def train(self, mode: bool = True) -> Teacher:  # always in eval mode: BatchNorm statistics stay fixed

@@ -30,6 +30,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .data import landmarks_cache, load_manifest
+from .device import device
 from .distill import DistillLoss, Teacher, load_teacher
 from .metrics import summarize
 from .preprocess import to_input
@@ -215,11 +216,16 @@ def evaluate_images(
     for i in range(0, len(items), batch):
         chunk = items[i : i + batch]
         x = torch.cat([to_input(img, spec) for img, _ in chunk]).contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
+        dev = _device_of(model)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x.to(dev))
         p += logits.float().argmax(1).tolist()
         y += [t for _, t in chunk]
     return y, p
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
 
 
 def train_one_epoch(
@@ -238,10 +244,11 @@ def train_one_epoch(
     """
     model.train()
     losses: list[float] = []
+    dev = _device_of(model)
     bar = tqdm(loader, desc=desc, unit="batch")
     for x, y in bar:
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        x, y = x.to(dev).contiguous(memory_format=torch.channels_last), y.to(dev)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x).float()
         loss = lossf(logits, y) if teacher is None else lossf(logits, y, teacher(x))
         opt.zero_grad(set_to_none=True)
@@ -333,7 +340,7 @@ def init_model(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, list[dict[
     if cfg.init:
         prior_runs = runs_of(load_state(model, Path(cfg.init), spec))
         print(f"starting from {cfg.init}")
-    return model.to(memory_format=torch.channels_last), prior_runs
+    return model.to(device(), memory_format=torch.channels_last), prior_runs  # MASKXAI_DEVICE, else CUDA if any
 
 
 # -- optimiser and schedule ---------------------------------------------------------------------------------------
@@ -400,7 +407,7 @@ def make_loss(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, Teacher | N
     """Label-smoothed cross-entropy, or with ``--teacher`` the :class:`DistillLoss` and the frozen teacher."""
     if not cfg.teacher:
         return nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), None
-    teacher = load_teacher(cfg.teacher, spec, bf16=cfg.bf16)
+    teacher = load_teacher(cfg.teacher, spec, bf16=cfg.bf16).to(device())
     print(f"distilling from {cfg.teacher} ({teacher.spec.name}), weight {cfg.distill_weight}, T {cfg.distill_temp}")
     return DistillLoss(cfg.distill_weight, cfg.distill_temp, cfg.label_smoothing), teacher
 
