@@ -860,8 +860,9 @@ LIVE_TIME_LIMIT_S = 120
 LIVE_CONCURRENCY = 2
 """Live streams processed at once."""
 LIVE_HELP = (
-    "**Live**: press record on the webcam. Every frame: faces found (at 256 px), each face classified and its "
-    "Grad-CAM drawn (Grad-CAM only: one pass a face), with the frames per second. **Labels are averaged over "
+    "**Live**: press record on the webcam. Every frame: faces found (at 256 px), every face classified and its "
+    "Grad-CAM drawn (Grad-CAM only, from the same batch: about one forward pass for all faces), with the frames "
+    "per second. **Labels are averaged over "
     "each face's last 5 frames**, so they do not flicker on one bad frame; faces are followed by their boxes' "
     "overlap. Frames that arrive while one is being processed are skipped, so the picture never lags behind. "
     "**Freeze** sends the last frame to the full explanation (the Maps tab). A stream stops after "

@@ -54,8 +54,9 @@ def val_logits(
 def save_cache(path: Path, digest: str, logits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """Keep validation logits in ``path`` (.npz) with the sha256 of the weights they came from."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{n}:{part}": v for n, (lg, y) in logits.items() for part, v in (("logits", lg), ("y", y))}
-    np.savez(path, weights_sha256=np.array(digest), **arrays)
+    arrays: dict[str, Any] = {"weights_sha256": np.array(digest)}
+    arrays |= {f"{n}:{part}": v for n, (lg, y) in logits.items() for part, v in (("logits", lg), ("y", y))}
+    np.savez(path, **arrays)
 
 
 def load_cache(path: Path, digest: str) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
@@ -121,7 +122,7 @@ def apply_offsets(model: nn.Module, spec: ModelSpec, offsets: np.ndarray) -> Non
     if not isinstance(head, nn.Linear) or head.bias is None or head.bias.shape[0] != len(offsets):
         raise ValueError(f"{spec.name}: ModelSpec.head {spec.head!r} must name the last Linear layer, with a bias")
     with torch.no_grad():
-        head.bias += torch.as_tensor(offsets, dtype=head.bias.dtype)
+        head.bias.add_(torch.as_tensor(offsets, dtype=head.bias.dtype))
 
 
 def calibrated_metadata(meta: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:

@@ -340,7 +340,8 @@ def init_model(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, list[dict[
     if cfg.init:
         prior_runs = runs_of(load_state(model, Path(cfg.init), spec))
         print(f"starting from {cfg.init}")
-    return model.to(device(), memory_format=torch.channels_last), prior_runs  # MASKXAI_DEVICE, else CUDA if any
+    model = model.to(device())  # MASKXAI_DEVICE, else CUDA if there is one, else the CPU
+    return model.to(memory_format=torch.channels_last), prior_runs
 
 
 # -- optimiser and schedule ---------------------------------------------------------------------------------------
