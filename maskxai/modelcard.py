@@ -69,6 +69,16 @@ def run_evals(model: str, weights: Path, data: Path = DATA, errors_png: Path | N
                 "shown": len(shown),
                 "mistakes": len(preds.mistakes),
                 "command": f"python -m maskxai.evaluate {args} --errors errors/{model}",
+                "faces": [
+                    {
+                        "file": m.sample.path.name,
+                        "box": [round(v) for v in m.sample.box] if m.sample.box else None,
+                        "true": m.sample.label,
+                        "predicted": lm.spec.labels[m.pred],
+                        "probability": round(m.confidence, 3),
+                    }
+                    for m in shown
+                ],
             }
         rows.append(row)
     return rows
@@ -106,13 +116,22 @@ def error_section(rows: list[dict[str, Any]]) -> str:
     if not es["mistakes"]:
         return f"### Mistakes\n\nNone on {row['title']} ({row['n']} faces).\n"
     which = "All" if es["shown"] == es["mistakes"] else f"The {es['shown']} most confident"
+    lines = ["| # | file | box | true | predicted | probability |", "|---|---|---|---|---|---|"]
+    for i, f in enumerate(es.get("faces", []), 1):
+        box = " ".join(str(v) for v in f["box"]) if f.get("box") else "whole image"
+        lines.append(
+            f"| {i} | {f['file']} | {box} | {DISPLAY_NAMES.get(f['true'], f['true'])} | "
+            f"{DISPLAY_NAMES.get(f['predicted'], f['predicted'])} | {100 * f['probability']:.0f} % |"
+        )
     return f"""### Mistakes
 
-{which} of the {es["mistakes"]} mistakes on {row["title"]} ({row["n"]} faces), most confident first:
-true label, predicted label and its probability, file name. Written by `{es["command"]}`
-(all of them, with `errors.csv` listing each file, box and probabilities).
+{which} of the {es["mistakes"]} mistakes on {row["title"]} ({row["n"]} faces), most confident first.
+The contact sheet of these faces (each with its true label, the predicted one and its probability) is
+`{es["file"]}`, written beside this card by `python -m maskxai.modelcard`, and `{es["command"]}` writes
+all of them with `errors.csv`. The sheet is not committed: it shows the dataset's faces, and this repository
+holds none of the datasets' images.
 
-![mistakes on {row["title"]}]({es["file"]})
+{chr(10).join(lines)}
 """
 
 

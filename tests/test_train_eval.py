@@ -244,7 +244,9 @@ def test_model_card_shows_intervals_and_the_error_sheet(tmp_path, tiny_spec, mon
     assert f"| tiny folders | 9 | {100 * k / n:.1f} % ({k}/9, {100 * low:.1f}-{100 * high:.1f}) |" in text
     es = row["error_sheet"]
     assert es["mistakes"] == 9 - k and es["shown"] == es["mistakes"] and es["file"] == f"{tiny_spec.name}_errors.png"
-    assert f"![mistakes on tiny folders]({tiny_spec.name}_errors.png)" in text
+    assert f"`{tiny_spec.name}_errors.png`, written beside this card" in text and "![" not in text
+    first = es["faces"][0]
+    assert f"| 1 | {first['file']} | whole image |" in text and len(es["faces"]) == es["shown"]
     assert f"--errors errors/{tiny_spec.name}`" in text and Image.open(out / es["file"]).width > 112
 
 
