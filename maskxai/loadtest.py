@@ -67,8 +67,15 @@ def cache_usage(folder: Path | None) -> tuple[int, float]:
     """Number of files under ``folder`` and their size in MB (0, 0 if there is none)."""
     if folder is None or not folder.is_dir():
         return 0, 0.0
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    return len(files), sum(p.stat().st_size for p in files) / 2**20
+    n, size = 0, 0
+    for p in folder.rglob("*"):
+        try:  # the app's cache cleaner may delete a file between the listing and this look
+            if p.is_file():
+                size += p.stat().st_size
+                n += 1
+        except FileNotFoundError:
+            continue
+    return n, size / 2**20
 
 
 def plan(n: int, photos: list[str], models: list[str], steps: list[int]) -> list[tuple[str, str, int]]:

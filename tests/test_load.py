@@ -129,3 +129,24 @@ def test_an_app_that_does_not_start_in_time_is_a_timeout_with_its_output():
 
     with pytest.raises(TimeoutError, match=r"app did not start in 0.5 s"):
         AppServer(timeout=0.5)
+
+
+def test_cache_usage_skips_files_deleted_while_it_looks(tmp_path, monkeypatch):
+    """The app's cache cleaner may delete a file after the listing saw it and before its size is read (that ended a
+    90-minute run): such a file is skipped."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "kept.png").write_bytes(b"x" * 2048)
+    gone = tmp_path / "a" / "gone.png"
+    gone.write_bytes(b"y")
+    real_stat, calls = Path.stat, []
+
+    def stat(self, *a, **k):
+        if self == gone:
+            calls.append(1)
+            if len(calls) > 1:  # seen by the listing, deleted before the size is read
+                raise FileNotFoundError(self)
+        return real_stat(self, *a, **k)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    n, mb = loadtest.cache_usage(tmp_path)
+    assert n == 1 and mb == pytest.approx(2048 / 2**20) and len(calls) == 2
