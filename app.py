@@ -13,6 +13,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -652,14 +653,27 @@ def _photo_name(image: Any) -> str:
     return name if len(name) <= 80 else name[-80:]
 
 
+def remove_old_reports(folder: Path, cutoff: float) -> None:
+    """Delete what ``folder`` holds from before ``cutoff`` (a Unix time): each report is a folder, a frozen frame a
+    file. Never raises: a file that another request removes first, or one that cannot go, is left to the next
+    call (a failed clean-up must not fail the explanation, as it once did for every request after 10 minutes)."""
+    for old in folder.iterdir():
+        try:
+            if old.stat().st_mtime >= cutoff:
+                continue
+            if old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink(missing_ok=True)
+        except OSError:
+            continue
+
+
 def write_report(state: FaceState, names: list[str]) -> tuple[Path, Path]:
     """The explained face's report (self-contained HTML) and maps (PNG), written under :data:`REPORT_DIR`."""
     lm = get_model(state.model_name)
     REPORT_DIR.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - CACHE_MAX_AGE_S
-    for old in REPORT_DIR.iterdir():
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
+    remove_old_reports(REPORT_DIR, time.time() - CACHE_MAX_AGE_S)
     panels = [(METHODS[n].title, _panel_image(state, state.maps[n], lm.spec.labels)) for n in names if n in state.maps]
     settings = state.settings
     faith = next(iter(state.faith.values()), None)

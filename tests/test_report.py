@@ -119,3 +119,27 @@ def test_the_page_offers_the_report_of_the_explained_face(tmp_path):
     assert "Grad-CAM" in text and "Integrated Gradients" in text and "not computed" in text
     assert Image.open(png).width >= 2 * 400  # two maps side by side
     assert updates[0]["report_html"]["interactive"] is False  # no stale report while a new face is explained
+
+
+def test_old_reports_are_removed_and_a_later_report_still_comes(tmp_path, monkeypatch):
+    """Reports are folders: the clean-up once tried to unlink them, so once the first report was older than the
+    cache age (10 min of uptime) every explanation on the page failed."""
+    import os
+    import time
+
+    import app
+
+    monkeypatch.setattr(app, "REPORT_DIR", tmp_path / "reports")
+    old_folder, old_frame, new_file = tmp_path / "reports" / "old", tmp_path / "reports" / "frame.png", None
+    old_folder.mkdir(parents=True)
+    (old_folder / "report.html").write_text("x")
+    old_frame.write_bytes(b"x")
+    long_ago = time.time() - app.CACHE_MAX_AGE_S - 60
+    for p in (old_folder, old_frame):
+        os.utime(p, (long_ago, long_ago))
+    new_file = tmp_path / "reports" / "new.png"
+    new_file.write_bytes(b"x")
+    stream = app.explain_stream("resnet50", str(ROOT / "examples" / "hopper_chin.jpg"), methods=["gradcam"])
+    done = list(stream)[-1]
+    assert Path(done["report_html"]["value"]).is_file() and done["report_html"]["interactive"]
+    assert not old_folder.exists() and not old_frame.exists() and new_file.exists()
