@@ -133,4 +133,7 @@ def test_live_view_streams_labelled_frames(page_url, tmp_path):
         finally:
             browser.close()
     assert "Traceback" not in body and "Error" not in body
-    assert "1 face(s) found" in body and "Mask worn incorrectly" in body.split("Prediction for the chosen face")[1]
+    # MTCNN sometimes also finds a "face" on the mask under her chin in a webcam frame (p 0.96, 53 px): the
+    # frame differs by a few grey levels from run to run. Face 1, the largest, is the one that must be explained.
+    assert re.search(r"\d face\(s\) found; explaining face 1, class Mask worn incorrectly", body), body
+    assert "Mask worn incorrectly" in body.split("Prediction for the chosen face")[1], body
