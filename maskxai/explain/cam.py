@@ -115,19 +115,30 @@ Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(activations, gradients), both ``(1, C, h, w)`` -> the ``(1, 1, h, w)`` map before ReLU."""
 
 
-def cam_from_pass(lp: LayerPass, layer: str, combine: Combine, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
-    """ReLU(combine(A, G)), upsampled bilinearly to ``size`` and divided by its maximum.
+def relative_cams(
+    activations: torch.Tensor, gradients: torch.Tensor, combine: Combine, size: tuple[int, int]
+) -> list[tuple[np.ndarray, bool]]:
+    """ReLU(combine(A, G)) for each image of a batch, upsampled bilinearly to ``size`` and divided by its maximum.
 
     Returns:
-        ``(map, blank)``: the map is relative (1 = strongest evidence in this image) and all zero,
-        with ``blank`` True, when no region speaks for the class.
+        One ``(map, blank)`` per image: the map is relative (1 = strongest evidence in this image) and all
+        zero, with ``blank`` True, when no region speaks for the class.
     """
-    cam = F.relu(combine(lp.activations[layer].float(), lp.gradients[layer].float()))
-    cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[0, 0]
-    peak = float(cam.max())
-    if not peak > 0:
-        return np.zeros(size, dtype=np.float32), True
-    return (cam / peak).cpu().numpy().astype(np.float32), False
+    cams = F.relu(combine(activations.float(), gradients.float()))
+    cams = F.interpolate(cams, size=size, mode="bilinear", align_corners=False)[:, 0]
+    out = []
+    for cam in cams:
+        peak = float(cam.max())
+        if not peak > 0:
+            out.append((np.zeros(size, dtype=np.float32), True))
+        else:
+            out.append(((cam / peak).cpu().numpy().astype(np.float32), False))
+    return out
+
+
+def cam_from_pass(lp: LayerPass, layer: str, combine: Combine, size: tuple[int, int]) -> tuple[np.ndarray, bool]:
+    """:func:`relative_cams` of ``layer`` in one image's pass."""
+    return relative_cams(lp.activations[layer], lp.gradients[layer], combine, size)[0]
 
 
 def cam_explanation(ctx: Context, title: str, key: str, combine: Combine, pick: str = "first") -> Explanation:

@@ -12,11 +12,10 @@ import time
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import Context, Explanation, Method, PixelModel, channel_sum, check_pixels
-from .cam import LayerPass, cam_explanation, cam_from_pass, hooked_pass
+from .cam import LayerPass, cam_explanation, cam_from_pass, hooked_pass, relative_cams
 
 
 def combine(acts: torch.Tensor, grads: torch.Tensor) -> torch.Tensor:
@@ -109,10 +108,10 @@ def grad_cam_batch(
     Raises:
         ValueError: Bad input shape or layer.
     """
-    if pixels.ndim != 4 or pixels.shape[0] < 1:
-        raise ValueError(f"expected a batch (N, 3, H, W) of pixels in [0, 1], got shape {tuple(pixels.shape)}")
-    for one in pixels[:1]:
-        check_pixels(one[None])
+    if not isinstance(pixels, torch.Tensor) or pixels.ndim != 4 or pixels.shape[0] < 1:
+        shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
+        raise ValueError(f"expected a batch (N, 3, H, W) of pixels in [0, 1], got {shape}")
+    check_pixels(pixels[:1])
     name = layer or pm.spec.cam_layers[0]
     module = pm.spec.cam_layer(pm.model, name)
     kept: dict[str, torch.Tensor] = {}
@@ -131,20 +130,13 @@ def grad_cam_batch(
             logits.gather(1, k[:, None]).sum().backward()  # each image's class: its own map
     finally:
         handle.remove()
-    acts, grads = kept["a"].detach().float(), kept["a"].grad
+    acts, grads = kept["a"].detach(), kept["a"].grad
     assert grads is not None  # set by backward() above
-    cams = F.interpolate(F.relu(combine(acts, grads.float())), size=tuple(pixels.shape[-2:]), mode="bilinear")
+    maps = relative_cams(acts, grads, combine, tuple(pixels.shape[-2:]))  # type: ignore[arg-type]
     seconds = (time.perf_counter() - t0) / len(pixels)
-    out = []
-    for i in range(len(pixels)):
-        cam = cams[i, 0]
-        peak = float(cam.max())
-        blank = not peak > 0
-        attribution = (cam / peak if not blank else torch.zeros_like(cam)).cpu().numpy().astype("float32")
-        grid = (int(acts.shape[-2]), int(acts.shape[-1]))
-        out.append(
-            Explanation(
-                "Grad-CAM", attribution, False, int(k[i]), seconds, key="gradcam", layer=name, grid=grid, blank=blank
-            )
-        )
+    grid = (int(acts.shape[-2]), int(acts.shape[-1]))
+    out = [
+        Explanation("Grad-CAM", cam, False, int(k[i]), seconds, key="gradcam", layer=name, grid=grid, blank=blank)
+        for i, (cam, blank) in enumerate(maps)
+    ]
     return logits.detach().softmax(1), out
