@@ -111,3 +111,29 @@ def test_batched_grad_cam_is_each_faces_own_grad_cam(name):
         np.testing.assert_allclose(c.attribution, own.attribution, atol=1e-4)
     with pytest.raises(ValueError, match="batch"):
         grad_cam_batch(pm, x[0])
+
+
+@pytest.mark.parametrize("name", ["resnet50", "inception_resnet_v1"])
+def test_batched_grad_cam_skips_the_backward_pass_only_after_the_last_block(name):
+    """After the default layer (``layer4`` / ``block8``) come pooling and an affine map, so the gradients are the
+    same for every image and live mode needs no backward pass; a deeper layer is followed by more blocks, so it
+    takes the backward pass, and both give each face its own Grad-CAM."""
+    import torch
+
+    from maskxai.explain.base import PixelModel
+    from maskxai.explain.gradcam import grad_cam, grad_cam_batch, linear_head_weights
+    from maskxai.registry import get_spec
+    from maskxai.weights import _freeze
+
+    torch.manual_seed(1)
+    spec = get_spec(name)
+    pm = PixelModel(_freeze(spec.build()), spec)
+    head = linear_head_weights(pm)
+    assert head is not None and head.shape[0] == len(spec.labels)
+    deeper = spec.cam_layers[1]
+    assert linear_head_weights(pm, deeper) is None
+    x = torch.rand(2, 3, spec.input_size, spec.input_size)
+    for layer in (spec.cam_layers[0], deeper):
+        _, cams = grad_cam_batch(pm, x, layer)
+        for i, c in enumerate(cams):
+            np.testing.assert_allclose(c.attribution, grad_cam(pm, x[i : i + 1], layer=layer).attribution, atol=1e-4)
