@@ -874,9 +874,10 @@ LIVE_TIME_LIMIT_S = 120
 LIVE_CONCURRENCY = 2
 """Live streams processed at once."""
 LIVE_HELP = (
-    "**Live**: press record on the webcam. Every frame: faces found (at 256 px), every face classified and its "
-    "Grad-CAM drawn (Grad-CAM only, from the same batch: about one forward pass for all faces), with the frames "
-    "per second. **Labels are averaged over "
+    "**Live**: press record on the webcam. Faces are searched for (at 256 px) on every second frame and keep "
+    "their boxes on the frame between; every frame, every face is classified and its Grad-CAM drawn (Grad-CAM "
+    "only, from the same batch: one forward pass for all faces), with the frames per second. **Labels are "
+    "averaged over "
     "each face's last 5 frames**, so they do not flicker on one bad frame; faces are followed by their boxes' "
     "overlap. Frames that arrive while one is being processed are skipped, so the picture never lags behind. "
     "**Freeze** sends the last frame to the full explanation (the Maps tab). A stream stops after "

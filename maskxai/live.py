@@ -1,12 +1,12 @@
 """Live mode: each webcam frame, every face classified with its Grad-CAM, labels smoothed over frames.
 
-Per frame: MTCNN at a reduced size (:data:`DETECT_SIDE`, boxes mapped back), then one batch of every face
-through the classifier that also gives each face's Grad-CAM at the model's default layer
-(:func:`~maskxai.explain.gradcam.grad_cam_batch`: the backward pass stops at that layer), then boxes, labels
-and the maps drawn on the frame. Labels are the mean of each face's last :data:`WINDOW` probabilities (faces
-are followed from frame to frame by box overlap), so a label does not flicker on one bad frame.
-:class:`LiveSession` holds that state for one visitor; :func:`process_frame` is pure apart from it.
-"""
+Per frame: MTCNN at a reduced size (:data:`DETECT_SIDE`, boxes mapped back) on every :data:`DETECT_EVERY`-th
+frame, the last frame's boxes in between; then one batch of every face through the classifier that also gives
+each face's Grad-CAM at the model's default layer (:func:`~maskxai.explain.gradcam.grad_cam_batch`: after that
+layer come pooling and an affine map, so no backward pass is needed), then boxes, labels and the maps drawn on
+the frame. Labels are the mean of each face's last :data:`WINDOW` probabilities (faces are followed from frame to
+frame by box overlap), so a label does not flicker on one bad frame. :class:`LiveSession` holds that state for
+one visitor; :func:`process_frame` is pure apart from it."""
 
 from __future__ import annotations
 
@@ -37,6 +37,9 @@ MIN_IOU = 0.3
 """Box overlap above which a face in this frame is taken to be the same face as in the last one."""
 MAX_AGE = 5
 """Frames a face may go unseen before it is forgotten."""
+DETECT_EVERY = 2
+"""Faces are searched for on every this-many-th frame; in between, the faces of the last frame keep their boxes
+(a face moves little in a fraction of a second) and are classified again. Detection is a third of a frame's time."""
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -122,6 +125,7 @@ def process_frame(
     session: LiveSession,
     *,
     detect_side: int = DETECT_SIDE,
+    detect_every: int = DETECT_EVERY,
     with_cam: bool = True,
     opacity: float = 0.5,
 ) -> FrameResult:
@@ -129,9 +133,14 @@ def process_frame(
     t0 = time.perf_counter()
     img = frame if isinstance(frame, Image.Image) else Image.fromarray(np.asarray(frame)[..., :3].astype(np.uint8))
     img = img.convert("RGB")
-    faces = [f for f in detect_faces(img, DetectSettings(detect_max_side=detect_side, max_faces=8)) if not f.too_small]
+    seen = [t.box for t in session.tracks if t.last_frame == session.frame]  # the faces of the last frame
+    if session.frame % max(1, detect_every) == 0 or not seen:
+        settings = DetectSettings(detect_max_side=detect_side, max_faces=8)
+        boxes = [f.box for f in detect_faces(img, settings) if not f.too_small]
+    else:
+        boxes = seen
     t1 = time.perf_counter()
-    crops = [crop_face(img, f.box) for f in faces]
+    crops = [crop_face(img, b) for b in boxes]
     cams: list[Explanation] = []
     if crops and with_cam:  # classes and maps from one batch: about one forward pass
         batch = (
@@ -141,12 +150,12 @@ def process_frame(
         probs = p_t.float().cpu().numpy()
     else:
         probs = classify(lm, crops) if crops else np.zeros((0, len(lm.spec.labels)), dtype=np.float32)
-    tracks = session.update([f.box for f in faces], probs)
+    tracks = session.update(boxes, probs)
     t2 = time.perf_counter()
     out = img.copy()
     if with_cam:
-        for crop, f, e in zip(crops, faces, cams):
-            x0, y0, x1, y1 = crop_box(f.box)
+        for crop, box, e in zip(crops, boxes, cams):
+            x0, y0, x1, y1 = crop_box(box)
             h, w = e.attribution.shape
             ov = Image.fromarray(overlay(np.asarray(crop.resize((w, h), Image.Resampling.BILINEAR)), e, opacity))
             out.paste(ov.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR), (x0, y0))
@@ -155,20 +164,20 @@ def process_frame(
     font = _font(max(14, round(img.width / 40)))
     lw = max(2, round(img.width / 250))
     labels = []
-    for f, t in zip(faces, tracks):
+    for box, t in zip(boxes, tracks):
         p = t.smoothed
         k = int(p.argmax())
         name = lm.spec.labels[k]
         colour = CLASS_COLOURS.get(name, (255, 255, 255))
-        draw.rectangle(f.box, outline=colour, width=lw)
+        draw.rectangle(box, outline=colour, width=lw)
         text = f"{t.ident} {DISPLAY_NAMES.get(name, name)} {100 * float(p[k]):.0f}%"
         tb = draw.textbbox((0, 0), text, font=font)
-        x, y = f.box[0], max(0.0, f.box[1] - (tb[3] - tb[1]) - 2 * lw)
+        x, y = box[0], max(0.0, box[1] - (tb[3] - tb[1]) - 2 * lw)
         draw.rectangle((x, y, x + tb[2] - tb[0] + 2 * lw, y + tb[3] - tb[1] + 2 * lw), fill=colour)
         draw.text((x + lw - tb[0], y + lw - tb[1]), text, fill=(255, 255, 255), font=font)
         labels.append((t.ident, name, float(p[k])))
     fps = session.tick()
-    status = f"{fps:.1f} frames/s · {len(faces)} face(s) · labels averaged over the last {session.window} frames"
+    status = f"{fps:.1f} frames/s · {len(boxes)} face(s) · labels averaged over the last {session.window} frames"
     tb = draw.textbbox((0, 0), status, font=font)
     y = out.height - (tb[3] - tb[1]) - 2 * lw  # bottom left: the page puts the image's label over the top left
     draw.rectangle((0, y, tb[2] - tb[0] + 2 * lw, out.height), fill=(0, 0, 0))

@@ -73,6 +73,28 @@ def test_a_frame_gets_each_face_labelled_with_its_map(names, want):
     assert diff[100:].any() and not diff[-20:, :].any()
 
 
+def test_faces_are_searched_for_every_other_frame_and_kept_in_between(monkeypatch):
+    """With ``detect_every=2`` the detector runs on frames 1, 3, 5...; the frames in between classify the faces at
+    the boxes of the frame before. A frame without a face is searched again at once."""
+    import maskxai.live as live
+    from maskxai.pipeline import get_model
+
+    calls: list[int] = []
+    detect = live.detect_faces
+    monkeypatch.setattr(live, "detect_faces", lambda img, settings: calls.append(1) or detect(img, settings))
+    lm = get_model("inception_resnet_v1")
+    s = LiveSession()
+    frame = np.asarray(_frame(["hopper_none"]))
+    results = [process_frame(frame, lm, s, detect_every=2, with_cam=False) for _ in range(4)]
+    assert len(calls) == 2 and [len(r.labels) for r in results] == [1, 1, 1, 1]
+    assert [t.ident for t in s.tracks] == [1]  # one face, followed through the frames without a search
+    assert results[1].seconds["detect"] < results[0].seconds["detect"] / 10
+    empty = np.full_like(frame, 60)
+    for _ in range(2):
+        process_frame(empty, lm, s, detect_every=2, with_cam=False)
+    assert len(calls) == 4  # nothing to follow: searched on both frames
+
+
 def test_live_handler_skips_a_frame_that_arrives_right_after_the_last(monkeypatch):
     import app
 
