@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .device import device
 from .explain import PixelModel, integrated_gradients
 from .pipeline import explain, get_model
 from .preprocess import pixels
@@ -46,6 +47,18 @@ def bench_faces(n: int) -> list[Image.Image]:
     return [out[i % len(out)] for i in range(n)]
 
 
+def device_name() -> str:
+    """Where the models run, for people: ``cpu``, or ``cuda (NVIDIA H200)``."""
+    dev = device()
+    return f"{dev} ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else str(dev)
+
+
+def _sync() -> None:
+    """Wait for the GPU's queued work (timings on CUDA count it), a no-op on the CPU."""
+    if torch.cuda.is_available() and device().type == "cuda":
+        torch.cuda.synchronize()
+
+
 def _median_time(fn: Callable[[], Any], repeats: int, warmup: bool = True) -> float:
     if warmup:
         fn()
@@ -53,6 +66,7 @@ def _median_time(fn: Callable[[], Any], repeats: int, warmup: bool = True) -> fl
     for _ in range(repeats):
         t = time.perf_counter()
         fn()
+        _sync()
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
 
@@ -62,7 +76,7 @@ def naive_model(name: str) -> PixelModel:
     lm = load_model(name, allow_untrained=True)
     for p in lm.model.parameters():
         p.requires_grad_(True)
-    return PixelModel(lm.model.eval(), lm.spec)
+    return PixelModel(lm.model.to(device()).eval(), lm.spec)  # on the GPU where there is one, as the app
 
 
 def naive_panel(pm: PixelModel, x: torch.Tensor, steps: int) -> dict[str, float]:
@@ -70,16 +84,20 @@ def naive_panel(pm: PixelModel, x: torch.Tensor, steps: int) -> dict[str, float]
     from pytorch_grad_cam import GradCAM
 
     t = {}
+    x = x.to(device())
     t0 = time.perf_counter()
     with GradCAM(pm, target_layers=[pm.spec.cam_layer(pm.model)]) as cam:
         cam(x, targets=None)
+    _sync()
     t["gradcam"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     target = int(pm(x).argmax())
     Saliency(pm).attribute(x.clone().requires_grad_(True), target=target)
+    _sync()
     t["gradients"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     IntegratedGradients(pm).attribute(x, baselines=torch.zeros_like(x), target=target, n_steps=steps)
+    _sync()
     t["ig"] = time.perf_counter() - t0
     return t
 
@@ -127,7 +145,7 @@ def naive_live_frame(pm: PixelModel, mtcnn: Any, frame: Image.Image) -> int:
             continue
         b = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         crop = crop_face(frame, b)
-        x = pixels(crop, pm.spec)
+        x = pixels(crop, pm.spec).to(device())
         target = int(pm(x).argmax())
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -152,7 +170,8 @@ def live_bench(name: str, faces: tuple[int, ...] = (1, 4), frames: int = 16) -> 
 
     lm = get_model(name)
     npm = naive_model(name)
-    mtcnn = MTCNN(keep_all=True, post_process=False, device="cpu")
+    dev = device()
+    mtcnn = MTCNN(keep_all=True, post_process=False, device=dev if dev.type == "cuda" else "cpu")  # as the app's
     out: dict[str, Any] = {}
     for n in faces:
         clip = live_frames(n)
@@ -208,11 +227,11 @@ def ig_errors(
     errs: dict[str, list[float]] = {"fp32": [], "bf16": []}
     bf16_s = []
     if bf16:
-        warm = pixels(faces[0], lm.spec).contiguous(memory_format=torch.channels_last)
+        warm = pixels(faces[0], lm.spec).to(device()).contiguous(memory_format=torch.channels_last)
         integrated_gradients(pm, warm, steps=18, bf16=True)  # bf16 kernels are built on first use: not timed
     for face in faces:
         ours = list(explain(lm, face, steps=steps))[-1]
-        x = pixels(face, lm.spec)
+        x = pixels(face, lm.spec).to(device())
         ref = _ig_reference(pm, x, ours.target, ref_steps)
         runs = [("fp32", ours)]
         if bf16:
@@ -234,7 +253,7 @@ def _ig_reference(pm: PixelModel, x: torch.Tensor, target: int, steps: int = 512
     attr = IntegratedGradients(pm).attribute(
         x, baselines=torch.zeros_like(x), target=target, n_steps=steps, internal_batch_size=64
     )
-    return attr.detach().sum(1)[0].numpy()
+    return attr.detach().sum(1)[0].cpu().numpy()
 
 
 def ig_step_gflop(pm: PixelModel, x: torch.Tensor) -> float:
@@ -256,25 +275,27 @@ def ig_step_gflop(pm: PixelModel, x: torch.Tensor) -> float:
 
 
 def gemm_gflops(dtype: torch.dtype = torch.float32, n: int = 2048, seconds: float = 1.0) -> float:
-    """This CPU's rate on a large matrix product (best of repeated runs): a practical ceiling for convolutions."""
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    """The device's rate on a large matrix product (best of repeated runs): a practical ceiling for convolutions."""
+    dev = device()
+    a, b = torch.randn(n, n).to(dev, dtype), torch.randn(n, n).to(dev, dtype)
     a @ b  # noqa: B018  (warm-up)
     best, t_end = float("inf"), time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         t = time.perf_counter()
         a @ b  # noqa: B018
+        _sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 
 
 def roofline(name: str, steps: int, naive_panel_s: float, gemm: dict[str, float]) -> dict[str, float]:
-    """How close IG is to this CPU's compute ceiling, and the best panel speed-up that ceiling allows.
+    """How close IG is to the device's compute ceiling, and the best panel speed-up that ceiling allows.
 
     ``panel_s_bound`` is IG's FLOPs alone at the GEMM rate (Grad-CAM and gradients are left out, so it is
     a lower bound on the panel time); ``speedup_bound`` is ``naive_panel_s`` over it.
     """
     lm = get_model(name)
-    gflop = steps * ig_step_gflop(PixelModel(lm.model, lm.spec), pixels(bench_faces(1)[0], lm.spec))
+    gflop = steps * ig_step_gflop(PixelModel(lm.model, lm.spec), pixels(bench_faces(1)[0], lm.spec).to(device()))
     out = {"ig_gflop": gflop, **{f"gemm_gflops_{k}": v for k, v in gemm.items()}}
     for key in gemm:
         out[f"panel_s_bound_{key}"] = gflop / gemm[key]
@@ -327,7 +348,7 @@ def run(
     live_frames_n: int = 16,
 ) -> dict[str, Any]:
     faces = bench_faces(n_faces)
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"device": device_name()}
     gemm = {"fp32": gemm_gflops(torch.float32)}
     if bf16:
         gemm["bf16"] = gemm_gflops(torch.bfloat16)
@@ -389,9 +410,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--live-frames", type=int, default=16, help="frames timed per live case")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, runs on {device_name()}")
     res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16, a.app, a.live, a.live_frames)
     for name, r in res.items():
+        if name == "device":
+            continue
         if name == "live":
             for model, cases in r.items():
                 for case, c in cases.items():
@@ -425,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         bf16_bound = f", {r['speedup_bound_bf16']:.1f}x in bf16" if a.bf16 else ""
         print(
             f"  ceiling: IG-{a.steps[0]} is {r['ig_gflop']:.0f} GFLOP, run at {r['ig_gflops_achieved']:.0f} GFLOP/s "
-            f"(this CPU's fp32 matrix product: {r['gemm_gflops_fp32']:.0f} GFLOP/s{bf16_rate}); "
+            f"(the device's fp32 matrix product: {r['gemm_gflops_fp32']:.0f} GFLOP/s{bf16_rate}); "
             f"panel speed-up possible at most {r['speedup_bound_fp32']:.1f}x in fp32{bf16_bound}"
         )
     if a.json:

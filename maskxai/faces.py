@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from .device import device
+
 log = logging.getLogger(__name__)
 
 CROP_MARGIN = 0.3
@@ -69,7 +71,11 @@ class Face:
 def _mtcnn(min_face_size: int = 20):  # type: ignore[no-untyped-def]
     from facenet_pytorch import MTCNN
 
-    return MTCNN(keep_all=True, min_face_size=min_face_size, post_process=False, device="cpu")
+    # On CUDA with the models (MASKXAI_DEVICE / auto); MPS lacks ops MTCNN uses, so it stays on the CPU there.
+    dev = device()
+    return MTCNN(
+        keep_all=True, min_face_size=min_face_size, post_process=False, device=dev if dev.type == "cuda" else "cpu"
+    )
 
 
 def detect_faces(img: Image.Image, settings: DetectSettings | None = None) -> list[Face]:

@@ -8,8 +8,16 @@ photo, every face is scored once by a model that never saw its photo, so the poo
 
 Everything after ``--`` goes to ``maskxai.train`` for every fold, which gets ``--holdout FOLD/K`` (the photos of
 fold FOLD left out of training, fold FOLD+1 as its validation set, see :func:`maskxai.trainset.voc_split`) and
-``--out OUT/foldFOLD``. A fold may not start from weights (``--init``) or learn from a teacher (``--teacher``):
-every shipped weight file has seen 70 % of these photos. Each fold's kept weights are then scored on its test
+``--out OUT/foldFOLD``. A fold may not start from our shipped weights (``--init``) or learn from a teacher
+(``--teacher``): every shipped weight file has seen 70 % of these photos. It may start from a **base** that never
+saw them (``--base WEIGHTS``: every run behind it, read from its metadata, drew no Face Mask Detection face, had
+no teacher and chose its kept epoch without Face Mask Detection's val split), which makes each fold a fine-tune
+of the same base, the way the shipped weights are made from it:
+
+    python -m maskxai.train --model inception_resnet_v1 --out runs/base --mix "face-mask-detection=0" \
+        --select "maskedface-net,face-mask-12k,synthetic,synthetic-real"
+    python -m maskxai.kfold --model inception_resnet_v1 --base runs/base/best.safetensors --out runs/kfold -- ...
+ Each fold's kept weights are then scored on its test
 photos' boxes (``--min-size``, default 10 px: smaller boxes are only a few pixels of face). Written to ``OUT``:
 ``kfold.json`` (each fold's and the pooled accuracy and recalls with their 95 % Wilson intervals, and how each
 fold was trained) and ``errors/`` (contact sheets of the pooled mistakes). A fold with results is not redone and
@@ -27,11 +35,13 @@ from typing import Any
 import numpy as np
 
 from .data import Sample, fold_of, load_voc
+from .device import device
 from .evaluate import Predictions, metrics_of, predict, sorted_mistakes, write_errors
 from .metrics import format_interval
 from .registry import LABELS, list_models
-from .train import TrainConfig, parse_args, train
-from .weights import load_model
+from .train import TrainConfig, parse_args, parse_mix, runs_of, train
+from .trainset import SOURCE_WEIGHTS
+from .weights import load_model, read_metadata
 
 REFUSED = ("--init", "--teacher", "--holdout", "--out", "--model")
 
@@ -41,8 +51,8 @@ def fold_samples(data: Path, fold: int, k: int, min_size: float = 10.0) -> list[
     return [s for s in load_voc(data / "face-mask-detection", min_size=min_size) if fold_of(s.group or "", k) == fold]
 
 
-def fold_config(model: str, fold: int, k: int, out: Path, train_args: list[str]) -> TrainConfig:
-    """The training config of one fold: ``train_args`` plus its ``--holdout`` and ``--out``.
+def fold_config(model: str, fold: int, k: int, out: Path, train_args: list[str], base: str = "") -> TrainConfig:
+    """The training config of one fold: ``train_args`` plus its ``--holdout`` and ``--out`` (and ``--init base``).
 
     Raises:
         ValueError: If ``train_args`` set what the fold sets, or start from weights.
@@ -51,10 +61,32 @@ def fold_config(model: str, fold: int, k: int, out: Path, train_args: list[str])
     if bad:
         raise ValueError(
             f"train options {bad} cannot be given to a k-fold run: each fold sets --model, --holdout and --out, "
-            "and starts from scratch (or --pretrained), never from our weights (they saw these photos)"
+            "and starts from scratch (or --pretrained, or --base), never from our weights (they saw these photos)"
         )
-    cfg, _ = parse_args([*train_args, "--model", model, "--holdout", f"{fold}/{k}", "--out", str(out / f"fold{fold}")])
+    init = ["--init", base] if base else []
+    args = [*train_args, *init, "--model", model, "--holdout", f"{fold}/{k}", "--out", str(out / f"fold{fold}")]
+    cfg, _ = parse_args(args)
     return cfg
+
+
+def base_problems(metadata: dict[str, Any]) -> list[str]:
+    """Why weights with this metadata cannot be a k-fold base (empty: they can): each run behind them must have
+    drawn no Face Mask Detection face, had no teacher, and chosen its kept epoch without that set's val split."""
+    runs = runs_of(metadata)
+    if not runs:
+        return ["the weights carry no training runs in their metadata, so what they saw is unknown"]
+    problems = []
+    for i, run in enumerate(runs, 1):
+        cfg = run["config"]
+        w = parse_mix(cfg.get("mix", "")).get("face-mask-detection", SOURCE_WEIGHTS["face-mask-detection"])
+        if w > 0:
+            problems.append(f"run {i} drew Face Mask Detection faces (--mix face-mask-detection={w:g})")
+        if cfg.get("teacher"):
+            problems.append(f"run {i} learned from a teacher ({cfg['teacher']}), which may have seen them")
+        select = [t.split(":")[0].strip() for t in cfg.get("select", "").split(",") if t.strip()]
+        if not select or "face-mask-detection" in select:
+            problems.append(f"run {i} chose its kept epoch on Face Mask Detection's val split (--select)")
+    return problems
 
 
 def run_fold(cfg: TrainConfig, samples: list[Sample], out: Path) -> tuple[dict[str, Any], Predictions]:
@@ -62,8 +94,11 @@ def run_fold(cfg: TrainConfig, samples: list[Sample], out: Path) -> tuple[dict[s
     weights = train(cfg) if not (Path(cfg.out) / "done").is_file() else Path(cfg.out) / "best.safetensors"
     (Path(cfg.out) / "done").write_text("trained\n")
     lm = load_model(cfg.model, weights)
+    lm.model.to(device())  # where the app's pipeline puts its inputs
     preds = predict(lm, samples, keep_mistakes=True)
     rec = {"holdout": cfg.holdout, "weights": str(weights), "metrics": metrics_of(samples, preds)}
+    # each face's probabilities, in fold_samples order: enough to pool folds run on other machines
+    rec["probs"] = np.round(preds.probs, 4).tolist()
     return rec, preds
 
 
@@ -92,11 +127,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder for the folds' runs and the results")
     p.add_argument("--min-size", type=float, default=10.0, help="smallest box scored, in pixels (default 10)")
     p.add_argument("--only", type=int, nargs="*", help="run only these folds now (the pooled row needs them all)")
+    p.add_argument("--base", default="", help="fine-tune every fold from these weights (they must never have "
+                   "seen Face Mask Detection: checked from their metadata)")  # fmt: skip
     a = p.parse_args(own)
     if a.folds < 3:
         p.error("--folds must be at least 3 (one fold to test, one to validate, the rest to train)")
+    if a.base:
+        if not Path(a.base).is_file():
+            p.error(f"--base {a.base}: no such file (give the best.safetensors of a training run)")
+        problems = base_problems(read_metadata(a.base))
+        if problems:
+            p.error(f"--base {a.base} cannot start a fold: " + "; ".join(problems))
     try:
-        configs = [fold_config(a.model, f, a.folds, a.out, train_args) for f in range(a.folds)]
+        configs = [fold_config(a.model, f, a.folds, a.out, train_args, a.base) for f in range(a.folds)]
     except ValueError as exc:
         p.error(str(exc))
     data = Path(configs[0].data)
@@ -114,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
         all_probs.append(preds.probs)
         mistakes += preds.mistakes
     res: dict[str, Any] = {"model": a.model, "k": a.folds, "min_size": a.min_size, "train_args": train_args}
+    res["base"] = a.base
     res["folds"] = folds
     if len(folds) == a.folds:
         res["pooled"] = pooled(all_samples, all_probs)

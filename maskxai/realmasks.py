@@ -174,7 +174,7 @@ def _warp(template: MaskTemplate, dst: np.ndarray, size: tuple[int, int]) -> np.
     tpl = template.pil
     for tri in Delaunay(src_all).simplices:
         d = dst_all[tri] - (x0, y0)
-        if abs(np.cross(d[1] - d[0], d[2] - d[0])) < 1e-6:
+        if abs(_cross2(d[1] - d[0], d[2] - d[0])) < 1e-6:
             continue
         inv = _affine(d, src_all[tri])  # output pixel -> template pixel
         part = tpl.transform((pw, ph), Image.Transform.AFFINE, tuple(inv.ravel()), resample=Image.Resampling.BILINEAR)
@@ -366,3 +366,8 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _cross2(a: np.ndarray, b: np.ndarray) -> float:
+    """The z of the cross product of two 2-D vectors (numpy 2.x deprecates ``np.cross`` on 2-D vectors)."""
+    return float(a[0] * b[1] - a[1] * b[0])

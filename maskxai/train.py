@@ -341,6 +341,7 @@ def init_model(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, list[dict[
         prior_runs = runs_of(load_state(model, Path(cfg.init), spec))
         print(f"starting from {cfg.init}")
     model = model.to(device())  # MASKXAI_DEVICE, else CUDA if there is one, else the CPU
+    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels (GPU only)
     return model.to(memory_format=torch.channels_last), prior_runs
 
 

@@ -27,6 +27,7 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
     )
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     r = res["inception_resnet_v1"]
+    assert res["device"] == "cpu"  # the tested default (MASKXAI_DEVICE unset, no GPU here)
     for key in ("panel_s", "naive_panel_s", "speedup", "ig_rel_error", "first_output_s"):
         assert r[key] > 0, key
     assert r["speedup"] == r["naive_panel_s"] / r["panel_s"]

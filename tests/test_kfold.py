@@ -125,3 +125,47 @@ def test_tiny_kfold_scores_every_face_once_with_a_model_that_never_saw_it(tmp_pa
     assert (tmp_path / "kf" / "errors" / "errors.csv").is_file()
     kf.main(argv)  # rerun: folds already trained are not trained again
     assert trained == ["0/3", "1/3", "2/3"]
+
+
+def test_a_base_must_never_have_seen_face_mask_detection():
+    from maskxai.kfold import base_problems
+
+    def meta(*configs):
+        return {"extra": {"runs": [{"config": c, "epoch": 1, "minutes": 1.0} for c in configs]}}
+
+    clean = {"mix": "synthetic=0.5,face-mask-detection=0", "select": "maskedface-net,synthetic-real", "teacher": ""}
+    assert base_problems(meta(clean)) == []
+    assert base_problems(meta(clean, dict(clean, mix=""))) == [
+        "run 2 drew Face Mask Detection faces (--mix face-mask-detection=0.28)"
+    ]
+    assert "run 1 learned from a teacher" in base_problems(meta(dict(clean, teacher="t.safetensors")))[0]
+    for select in ("", "face-mask-detection:accuracy,synthetic"):
+        assert "val split" in base_problems(meta(dict(clean, select=select)))[0]
+    assert "unknown" in base_problems({})[0]
+
+
+def test_tiny_kfold_from_a_clean_base(tmp_path, tiny_spec, capsys):
+    import maskxai.kfold as kf
+    from maskxai.train import main as train_main
+
+    _tiny_data(tmp_path / "data")
+    lm = tmp_path / "lm.json"
+    lm.write_text("{}")
+    common = ["--data", str(tmp_path / "data"), "--landmarks", str(lm), "--epochs", "1", "--samples-per-epoch", "16"]
+    common += ["--batch-size", "8", "--warmup-steps", "1", "--no-bf16", "--threads", "1"]
+    train_main([*common, "--model", "tiny_test_cnn", "--out", str(tmp_path / "dirty")])
+    with pytest.raises(SystemExit):  # the default mixture draws Face Mask Detection faces
+        kf.main(["--model", "tiny_test_cnn", "--folds", "3", "--out", str(tmp_path / "kf0"),
+                 "--base", str(tmp_path / "dirty" / "best.safetensors"), "--", *common])  # fmt: skip
+    assert "drew Face Mask Detection faces" in capsys.readouterr().err
+    clean = ["--mix", "face-mask-detection=0", "--select", "maskedface-net,face-mask-12k"]
+    train_main([*common, *clean, "--model", "tiny_test_cnn", "--out", str(tmp_path / "base")])
+    base = str(tmp_path / "base" / "best.safetensors")
+    kf.main(["--model", "tiny_test_cnn", "--folds", "3", "--out", str(tmp_path / "kf"), "--base", base, "--", *common])
+    res = json.loads((tmp_path / "kf" / "kfold.json").read_text())
+    assert res["base"] == base and res["pooled"]["n"] == 18
+    from maskxai.train import runs_of
+    from maskxai.weights import read_metadata
+
+    runs = runs_of(read_metadata(tmp_path / "kf" / "fold0" / "best.safetensors"))
+    assert [r["config"]["holdout"] for r in runs] == ["", "0/3"]  # the base's run, then the fold's fine-tune

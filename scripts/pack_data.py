@@ -1,0 +1,68 @@
+"""Pack ../shared/data for a call on the lent GPU machine (scripts/device_kfold.sh), which carries 64 MiB at most.
+
+Images are re-encoded as WebP (quality 75, MaskedFace-Net 80) at their own pixel size and under their own names
+(Pillow reads them by content), so boxes and landmarks still fit; MaskedFace-Net's test split stays behind.
+Writes ``.gpupack/data.tgz`` (git-ignored; one archive, since the limit counts the disk blocks of every file
+carried) and ``.gpupack/landmarks_src.json`` (the landmark cache and the data root its keys start with). About
+49 MB; under a minute on 2 cores.
+
+    python scripts/pack_data.py [--data ../shared/data] [--landmarks .cache/landmarks_12k.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tarfile
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+QUALITY = {"face-mask-12k": 75, "face-mask-detection": 75, "maskedface-net": 80}
+
+
+def _one(job: tuple[Path, Path, int]) -> None:
+    src, dst, q = job
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as im:
+        im.convert("RGB").save(dst, "WEBP", quality=q, method=4)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    p.add_argument("--landmarks", type=Path, default=ROOT / ".cache" / "landmarks_12k.json")
+    p.add_argument("--out", type=Path, default=ROOT / ".gpupack")
+    a = p.parse_args()
+    data = a.data.resolve()
+    a.out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp())
+    dst = tmp / "data"
+    jobs = []
+    for name, q in QUALITY.items():
+        for f in sorted((data / name).rglob("*")):
+            if not f.is_file() or (name == "maskedface-net" and "test" in f.relative_to(data / name).parts):
+                continue
+            out = dst / f.relative_to(data)
+            if f.suffix.lower() in (".jpg", ".jpeg", ".png"):
+                jobs.append((f, out, q))
+            else:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, out)
+    with ProcessPoolExecutor(2) as ex:
+        list(ex.map(_one, jobs, chunksize=64))
+    with tarfile.open(a.out / "data.tgz", "w:gz") as tar:
+        tar.add(dst, arcname="data")
+    shutil.rmtree(tmp)
+    lms = json.loads(a.landmarks.read_text())
+    (a.out / "landmarks_src.json").write_text(json.dumps({"root": str(data), "landmarks": lms}))
+    size = sum((a.out / f).stat().st_size for f in ("data.tgz", "landmarks_src.json"))
+    print(f"{len(jobs)} images re-encoded; {a.out}: {size / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
