@@ -240,6 +240,31 @@ def xai_section(model: str, folder: Path | None = None) -> str:
     )
 
 
+def kfold_section(model: str, folder: Path | None = None) -> str:
+    """The card's k-fold section: the pooled row of ``<folder>/kfold_<model>.json`` (written by
+    ``python -m maskxai.kfold``, folder default ``docs/``), per-fold recalls of worn incorrectly, and what the row
+    measures (the recipe's folds, not these weights); empty if there is none."""
+    path = (folder or Path(__file__).resolve().parent.parent / "docs") / f"kfold_{model}.json"
+    if not path.exists():
+        return ""
+    res = json.loads(path.read_text(encoding="utf-8"))
+    if "pooled" not in res:
+        return ""
+    row = {"title": f"Face Mask Detection, all photos, {res['k']}-fold, boxes >= {res['min_size']:g} px", **res["pooled"]}
+    folds = ", ".join(format_interval(f["metrics"]["intervals"]["per_class"]["incorrectly_masked"]) for f in res["folds"])
+    return f"""## Real photos, {res["k"]}-fold
+
+Every face of Face Mask Detection scored once by a model of this card's **k-fold recipe** that never saw its photo
+(`python -m maskxai.kfold`, each fold fine-tuned from a base that never saw the set; record, commands and logs in
+`docs/{path.name}`). It measures that recipe, which may differ from the runs behind these weights (see the
+README, "Real photos, 5-fold"): these weights saw 70 % of the photos and cannot be scored on them.
+
+{results_table([row])}
+
+Worn incorrectly, by fold: {folds}.
+"""
+
+
 def card(model: str, weights: Path, rows: list[dict[str, Any]]) -> str:
     spec = get_spec(model)
     meta = read_metadata(weights)
@@ -269,6 +294,7 @@ Each row is rerun by:
 {cm}
 
 {error_section(rows)}
+{kfold_section(model)}
 Face Mask Detection has no official split: its images are split by a hash of the file name
 (`maskxai.data.split_of`: 20 % test, 10 % val), so no photo has faces in two splits.
 
