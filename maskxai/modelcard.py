@@ -250,8 +250,10 @@ def kfold_section(model: str, folder: Path | None = None) -> str:
     res = json.loads(path.read_text(encoding="utf-8"))
     if "pooled" not in res:
         return ""
-    row = {"title": f"Face Mask Detection, all photos, {res['k']}-fold, boxes >= {res['min_size']:g} px", **res["pooled"]}
-    folds = ", ".join(format_interval(f["metrics"]["intervals"]["per_class"]["incorrectly_masked"]) for f in res["folds"])
+    title = f"Face Mask Detection, all photos, {res['k']}-fold, boxes >= {res['min_size']:g} px"
+    row = {"title": title, **res["pooled"]}
+    recalls = [f["metrics"]["intervals"]["per_class"]["incorrectly_masked"] for f in res["folds"]]
+    folds = ", ".join(format_interval(r) for r in recalls)
     return f"""## Real photos, {res["k"]}-fold
 
 Every face of Face Mask Detection scored once by a model of this card's **k-fold recipe** that never saw its photo

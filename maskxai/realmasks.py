@@ -148,6 +148,11 @@ def face_anchors(frame: FaceFrame, placement: str, rng: np.random.Generator) -> 
     return pts
 
 
+def _cross2(a: np.ndarray, b: np.ndarray) -> float:
+    """The z of the cross product of two 2-D vectors (``np.cross`` of 2-D vectors is gone from numpy 2.5)."""
+    return float(a[0] * b[1] - a[1] * b[0])
+
+
 def _warp(template: MaskTemplate, dst: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The template's RGBA warped so its anchors land on ``dst`` (image pixels): ``H x W x 4`` in [0, 1].
 
@@ -366,8 +371,3 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _cross2(a: np.ndarray, b: np.ndarray) -> float:
-    """The z of the cross product of two 2-D vectors (numpy 2.x deprecates ``np.cross`` on 2-D vectors)."""
-    return float(a[0] * b[1] - a[1] * b[0])
