@@ -166,12 +166,12 @@ def live_bench(name: str, faces: tuple[int, ...] = (1, 4), frames: int = 16) -> 
     websocket) is not in these figures."""
     from facenet_pytorch import MTCNN
 
+    from .faces import detector_device
     from .live import LiveSession, process_frame
 
     lm = get_model(name)
     npm = naive_model(name)
-    dev = device()
-    mtcnn = MTCNN(keep_all=True, post_process=False, device=dev if dev.type == "cuda" else "cpu")  # as the app's
+    mtcnn = MTCNN(keep_all=True, post_process=False, device=detector_device())  # where the app's runs
     out: dict[str, Any] = {}
     for n in faces:
         clip = live_frames(n)

@@ -67,15 +67,18 @@ class Face:
         return (x1 - x0) * (y1 - y0)
 
 
+def detector_device() -> str:
+    """Where MTCNN runs: CUDA when the models run there (``MASKXAI_DEVICE`` / auto), else the CPU (MPS included:
+    it lacks ops MTCNN uses)."""
+    dev = device()
+    return str(dev) if dev.type == "cuda" else "cpu"
+
+
 @functools.lru_cache(maxsize=2)
 def _mtcnn(min_face_size: int = 20):  # type: ignore[no-untyped-def]
     from facenet_pytorch import MTCNN
 
-    # On CUDA with the models (MASKXAI_DEVICE / auto); MPS lacks ops MTCNN uses, so it stays on the CPU there.
-    dev = device()
-    return MTCNN(
-        keep_all=True, min_face_size=min_face_size, post_process=False, device=dev if dev.type == "cuda" else "cpu"
-    )
+    return MTCNN(keep_all=True, min_face_size=min_face_size, post_process=False, device=detector_device())
 
 
 def detect_faces(img: Image.Image, settings: DetectSettings | None = None) -> list[Face]:

@@ -12,16 +12,17 @@ fold FOLD left out of training, fold FOLD+1 as its validation set, see :func:`ma
 (``--teacher``): every shipped weight file has seen 70 % of these photos. It may start from a **base** that never
 saw them (``--base WEIGHTS``: every run behind it, read from its metadata, drew no Face Mask Detection face, had
 no teacher and chose its kept epoch without Face Mask Detection's val split), which makes each fold a fine-tune
-of the same base, the way the shipped weights are made from it:
+of the same base, the way final weights can be made from it:
 
     python -m maskxai.train --model inception_resnet_v1 --out runs/base --mix "face-mask-detection=0" \
         --select "maskedface-net,face-mask-12k,synthetic,synthetic-real"
     python -m maskxai.kfold --model inception_resnet_v1 --base runs/base/best.safetensors --out runs/kfold -- ...
- Each fold's kept weights are then scored on its test
-photos' boxes (``--min-size``, default 10 px: smaller boxes are only a few pixels of face). Written to ``OUT``:
-``kfold.json`` (each fold's and the pooled accuracy and recalls with their 95 % Wilson intervals, and how each
-fold was trained) and ``errors/`` (contact sheets of the pooled mistakes). A fold with results is not redone and
-training resumes where it stopped, so the command can be rerun after an interruption.
+
+Each fold's kept weights are then scored on its test photos' boxes (``--min-size``, default 10 px: smaller
+boxes are only a few pixels of face). Written to ``OUT``: ``kfold.json`` (each fold's and the pooled accuracy and
+recalls with their 95 % Wilson intervals, and how each fold was trained) and ``errors/`` (contact sheets of the
+pooled mistakes). A fold with results is not redone and training resumes where it stopped, so the command can be
+rerun after an interruption.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from typing import Any
 import numpy as np
 
 from .data import Sample, fold_of, load_voc
-from .device import device
 from .evaluate import Predictions, metrics_of, predict, sorted_mistakes, write_errors
 from .metrics import format_interval
 from .registry import LABELS, list_models
@@ -94,7 +94,6 @@ def run_fold(cfg: TrainConfig, samples: list[Sample], out: Path) -> tuple[dict[s
     weights = train(cfg) if not (Path(cfg.out) / "done").is_file() else Path(cfg.out) / "best.safetensors"
     (Path(cfg.out) / "done").write_text("trained\n")
     lm = load_model(cfg.model, weights)
-    lm.model.to(device())  # where the app's pipeline puts its inputs
     preds = predict(lm, samples, keep_mistakes=True)
     rec = {"holdout": cfg.holdout, "weights": str(weights), "metrics": metrics_of(samples, preds)}
     # each face's probabilities, in fold_samples order: enough to pool folds run on other machines

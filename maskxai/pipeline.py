@@ -91,7 +91,7 @@ def classify(lm: LoadedModel, faces: list[Image.Image]) -> np.ndarray:
         return np.zeros((0, len(lm.spec.labels)), dtype=np.float32)
     x = torch.cat([to_input(f, lm.spec) for f in faces]).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
-        return lm.model(x.to(device())).float().softmax(1).cpu().numpy()
+        return lm.model(x.to(next(lm.model.parameters()).device)).float().softmax(1).cpu().numpy()
 
 
 def find_faces(
