@@ -7,6 +7,8 @@ import io
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
+from .faces import whole_face
+
 
 def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Image:
     """A random, label-preserving variant of a face crop, returned at ``size`` x ``size``.
@@ -61,6 +63,20 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
         buf.seek(0)
         img = Image.open(buf).convert("RGB")
     return img
+
+
+def reframe(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """The face framed the way other people crop faces: a tighter, narrower window of ``img``, padded to a square.
+
+    Face crops from other tools are often the detector's box itself (no margin, taller than wide), which
+    ``maskxai.evaluate`` and the app's "whole image" option pad to a square (:func:`maskxai.faces.whole_face`).
+    The window keeps 60-100 % of the width and 82-100 % of the height, near the centre (at most 12 % of the
+    height off the bottom), so a mask on the chin stays in the picture and the label still holds.
+    """
+    w, h = img.size
+    cw, ch = w * rng.uniform(0.6, 1.0), h * rng.uniform(0.82, 1.0)
+    x0, y0 = (w - cw) * rng.uniform(0.2, 0.8), (h - ch) * rng.uniform(0.35, 0.65)
+    return whole_face(img.crop((round(x0), round(y0), round(x0 + cw), round(y0 + ch))))
 
 
 def _motion_blur(img: Image.Image, k: int, horizontal: bool) -> Image.Image:

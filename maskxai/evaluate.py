@@ -14,8 +14,11 @@ with the true label, the predicted one and its probability) and
 ``DIR/errors.csv`` with every mistake's file, box and probabilities.
 ``--detect-faces`` runs the app's own detection and crop on each image first
 (for VOC boxes: the detected face that overlaps the annotated box most).
-Without it, an image with no box is taken whole, as its centred square, like
-the app's "treat the whole image as one face".
+``--tight`` cuts each annotated box alone (no margin) and takes it whole, as a
+folder of face crops made by another tool would reach this command.
+Without it, an image with no box is taken whole as one face, like the app's
+"treat the whole image as one face": a non-square image is padded to a square
+(edge pixels repeated), never cut, so a tall face crop keeps its chin.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from tqdm import tqdm
 
 from .data import Sample, load_dataset
-from .faces import DetectSettings, center_square, crop_face, detect_faces
+from .faces import DetectSettings, crop_face, detect_faces, tight_face, whole_face
 from .metrics import Interval, interval, summarize
 from .pipeline import classify
 from .registry import DISPLAY_NAMES, LABELS, list_models
@@ -49,12 +52,14 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def face_for(sample: Sample, detect: bool, settings: DetectSettings) -> tuple[Image.Image, bool]:
-    """The crop to classify, and whether the detector found the face."""
+def face_for(sample: Sample, detect: bool, settings: DetectSettings, tight: bool = False) -> tuple[Image.Image, bool]:
+    """The crop to classify, and whether the detector found the face (``tight``: the box alone, taken whole)."""
     with Image.open(sample.path) as im:
         img = im.convert("RGB")
+    if tight and sample.box is not None:
+        return tight_face(img, sample.box), True
     if not detect:
-        return (crop_face(img, sample.box) if sample.box is not None else img.crop(center_square(img))), True
+        return (crop_face(img, sample.box) if sample.box is not None else whole_face(img)), True
     faces = detect_faces(img, settings)
     if sample.box is not None:
         faces = [f for f in faces if _iou(f.box, sample.box) > 0.3]
@@ -62,7 +67,7 @@ def face_for(sample: Sample, detect: bool, settings: DetectSettings) -> tuple[Im
     if faces:
         return crop_face(img, faces[0].box), True
     # Not found: fall back to what the app offers, the whole image (or the annotated box) as one face.
-    return (crop_face(img, sample.box) if sample.box is not None else img.crop(center_square(img))), False
+    return (crop_face(img, sample.box) if sample.box is not None else whole_face(img)), False
 
 
 THUMB = 112  # side of a face on a contact sheet, pixels
@@ -104,6 +109,7 @@ def predict(
     batch: int = 32,
     progress: bool = True,
     keep_mistakes: bool = False,
+    tight: bool = False,
 ) -> Predictions:
     """Class probabilities of ``lm`` for ``samples``, through the app's preprocessing.
 
@@ -114,6 +120,7 @@ def predict(
         batch: Faces per forward pass.
         progress: Show a progress bar on stderr.
         keep_mistakes: Keep a thumbnail of each misclassified face (for :func:`write_errors`).
+        tight: Cut each annotated box alone (no margin) and take it whole (:func:`maskxai.faces.tight_face`).
 
     Returns:
         The probabilities, whether each face was found (always with ``detect`` off) and the mistakes.
@@ -125,7 +132,7 @@ def predict(
             chunk = samples[i : i + batch]
             crops = []
             for s in chunk:
-                face, ok = face_for(s, detect, settings)
+                face, ok = face_for(s, detect, settings, tight)
                 found.append(ok)
                 crops.append(face)
             pr = classify(lm, crops)
@@ -382,7 +389,11 @@ JSON_KEYS = (
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(p)
-    p.add_argument("--detect-faces", action="store_true", help="detect and crop faces like the app first")
+    crop = p.add_mutually_exclusive_group()
+    crop.add_argument("--detect-faces", action="store_true", help="detect and crop faces like the app first")
+    crop.add_argument(
+        "--tight", action="store_true", help="annotated boxes: cut each box alone (no margin) and take it whole"
+    )
     p.add_argument("--plot", type=Path, default=None, help="write the confusion matrix as a PNG here")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument(
@@ -396,11 +407,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.errors is not None and (why := writable_dir(a.errors)):
         p.exit(2, f"error: --errors {a.errors} cannot be written ({why}); pass a folder you can write to\n")
     samples, lm = load_data_and_model(p, a)
-    preds = predict(lm, samples, detect=a.detect_faces, keep_mistakes=a.errors is not None)
+    preds = predict(lm, samples, detect=a.detect_faces, keep_mistakes=a.errors is not None, tight=a.tight)
     res = metrics_of(samples, preds)
-    print(
-        f"{a.model} on {a.data}{' split ' + a.split if a.split else ''}{' (detected faces)' if a.detect_faces else ''}"
-    )
+    how = " (detected faces)" if a.detect_faces else " (tight crops taken whole)" if a.tight else ""
+    print(f"{a.model} on {a.data}{' split ' + a.split if a.split else ''}{how}")
     print(table(res))
     if a.plot:
         plot_confusion(res, a.plot, f"{a.model} · {a.data.name} {a.split or ''}")

@@ -123,8 +123,8 @@ def crop_box(box: tuple[float, float, float, float], margin: float = CROP_MARGIN
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     side = max(x1 - x0, y1 - y0) * (1 + margin)
-    h = side / 2
-    return (round(cx - h), round(cy - h), round(cx + h), round(cy + h))
+    s, left, top = round(side), round(cx - side / 2), round(cy - side / 2)
+    return (left, top, left + s, top + s)  # exactly square (rounding each edge could make it 1 px off)
 
 
 def crop_face(img: Image.Image, box: tuple[float, float, float, float], margin: float = CROP_MARGIN) -> Image.Image:
@@ -139,9 +139,29 @@ def crop_face(img: Image.Image, box: tuple[float, float, float, float], margin: 
     return Image.fromarray(a[y0 + oy : y1 + oy, x0 + ox : x1 + ox])
 
 
-def center_square(img: Image.Image) -> tuple[int, int, int, int]:
-    """The largest centred square of ``img`` (used when a whole image is treated as one face)."""
-    side = min(img.size)
-    x0 = (img.width - side) // 2
-    y0 = (img.height - side) // 2
-    return (x0, y0, x0 + side, y0 + side)
+def whole_box(img: Image.Image) -> tuple[float, float, float, float]:
+    """The whole image as one face's box (for crops that are already a face)."""
+    return (0.0, 0.0, float(img.width), float(img.height))
+
+
+def whole_crop_box(img: Image.Image) -> tuple[int, int, int, int]:
+    """The square an image taken whole as one face is classified on: side = its longer side, same centre.
+
+    A non-square face crop is padded to a square (its edge pixels repeated, as :func:`crop_face` does at a
+    photo's border), never cut: cutting a tall crop to its centred square takes off the chin, where a mask
+    worn low sits (measured on tight crops of Face Mask Detection's val faces: README, "Faces given as
+    crops"). A square image is taken as it is.
+    """
+    return crop_box(whole_box(img), margin=0.0)
+
+
+def tight_face(img: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
+    """The face cut at its box alone (no margin, not square) and taken whole, as face crops made by other tools
+    (a detector's box saved as a file) reach ``maskxai.evaluate`` and the app's "whole image" option."""
+    x0, y0, x1, y1 = (round(v) for v in box)
+    return whole_face(img.crop((x0, y0, x1, y1)))
+
+
+def whole_face(img: Image.Image) -> Image.Image:
+    """The image taken whole as one face: :func:`whole_crop_box`'s square, padded where it leaves the image."""
+    return crop_face(img, whole_box(img), margin=0.0)

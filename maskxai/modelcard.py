@@ -25,13 +25,22 @@ from .trainset import SOURCE_WEIGHTS
 from .weights import REPO_ROOT, checkpoints_dir, load_model, read_metadata
 
 DATA = REPO_ROOT.parent / "shared" / "data"
-# (title, folder, split, min box size, detect faces, the card shows its mistakes)
+# (title, folder, split, min box size, crop: "box" (+30 % margin, like the app), "detect" (the app's detector)
+# or "tight" (the box alone, taken whole, like face crops from another tool), the card shows its mistakes)
 EVALS = [
-    ("MaskedFace-Net test (by identity)", "maskedface-net", "test", 0, False, False),
-    ("Face Mask Detection, held-out images, boxes >= 16 px", "face-mask-detection", "test", 16, False, True),
-    ("same, faces found by the app's detector", "face-mask-detection", "test", 16, True, False),
-    ("Face Mask Detection, held-out images, boxes >= 40 px", "face-mask-detection", "test", 40, False, False),
-    ("Face Mask 12K val (real masked / CelebA unmasked)", "face-mask-12k", "val", 0, False, False),
+    ("MaskedFace-Net test (by identity)", "maskedface-net", "test", 0, "box", False),
+    ("Face Mask Detection, held-out images, boxes >= 16 px", "face-mask-detection", "test", 16, "box", True),
+    ("same, faces found by the app's detector", "face-mask-detection", "test", 16, "detect", False),
+    (
+        "same, each box cut alone and taken whole (face crops from other tools)",
+        "face-mask-detection",
+        "test",
+        16,
+        "tight",
+        False,
+    ),
+    ("Face Mask Detection, held-out images, boxes >= 40 px", "face-mask-detection", "test", 40, "box", False),
+    ("Face Mask 12K val (real masked / CelebA unmasked)", "face-mask-12k", "val", 0, "box", False),
 ]
 SHEET_FACES = 48  # mistakes shown on the card's contact sheet, most confident first
 
@@ -49,14 +58,16 @@ def run_evals(model: str, weights: Path, data: Path = DATA, errors_png: Path | N
     """
     lm = load_model(model, weights)
     rows = []
-    for title, folder, split, min_size, detect, sheet in EVALS:
+    for title, folder, split, min_size, crop, sheet in EVALS:
         samples = load_dataset(data / folder, split=split, min_size=min_size)
-        preds = predict(lm, samples, detect=detect, keep_mistakes=sheet and errors_png is not None)
+        detect, tight = crop == "detect", crop == "tight"
+        preds = predict(lm, samples, detect=detect, keep_mistakes=sheet and errors_png is not None, tight=tight)
         res = metrics_of(samples, preds)
         args = (
             f"--model {model} --data ../shared/data/{folder} --split {split}"
             + (f" --min-size {min_size}" if min_size else "")
             + (" --detect-faces" if detect else "")
+            + (" --tight" if tight else "")
         )
         row = {"title": title, "command": f"python -m maskxai.evaluate {args} --json", **res}
         if sheet and errors_png is not None:
@@ -161,7 +172,7 @@ def training_runs(meta: dict[str, Any]) -> str:
             f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
             f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
             f"Mixture: {_mixture(cfg)}.{_distilled(cfg)}{_tuned(cfg)} {_kept(run)} "
-            f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on 2 CPU cores)."
+            f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on {_where(run)})."
         )
     if any(run.get("config", {}).get("teacher") for run in runs):
         lines.append(
@@ -174,6 +185,17 @@ def training_runs(meta: dict[str, Any]) -> str:
             "shipped in `checkpoints/` before these weights replaced it (see this repository's history)."
         )
     return "\n".join(lines) if lines else "- (no training metadata in the weights file)"
+
+
+def _where(run: dict[str, Any]) -> str:
+    """Where a run trained: its recorded device; before runs recorded it, a lent GPU when its data came from a
+    ``scripts/device_*.sh`` call's pack (``.gpupack``; see the script's header for how data and weights
+    travelled), else this project's 2-core CPU."""
+    if run.get("device"):
+        return str(run["device"])
+    if ".gpupack" in str(run["config"].get("data", "")):
+        return "a lent GPU, by `scripts/device_finetune.sh` (data re-encoded by `scripts/pack_data.py`; see its header)"
+    return "2 CPU cores"
 
 
 def _calibrated(cal: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ from .device import device
 from .explain import ExplainSettings, Explanation, PixelModel, get_method
 from .explain.base import Context, Progress, Steps, resolve_target
 from .explain.methods import fast_first
-from .faces import DetectSettings, center_square, crop_box, crop_face, detect_faces
+from .faces import DetectSettings, crop_box, crop_face, detect_faces, whole_box, whole_crop_box
 from .fuse import fold_batchnorm
 from .preprocess import pixels, to_input
 from .registry import DISPLAY_NAMES
@@ -104,8 +104,7 @@ def find_faces(
     """
     settings = settings or DetectSettings()
     if whole_image:
-        sq = center_square(photo)
-        results = [FaceResult(1, tuple(float(v) for v in sq), sq, None, False)]  # type: ignore[arg-type]
+        results = [FaceResult(1, whole_box(photo), whole_crop_box(photo), None, False)]
     else:
         results = [
             FaceResult(i + 1, f.box, crop_box(f.box), f.confidence, f.too_small, landmarks=f.landmarks)
@@ -120,8 +119,8 @@ def find_faces(
 
 def face_crop(photo: Image.Image, face: FaceResult) -> Image.Image:
     """The square crop a face is classified and explained on."""
-    if face.detector_confidence is None:
-        return photo.crop(face.crop)
+    if face.detector_confidence is None:  # the whole image as one face: padded to a square, not cut
+        return crop_face(photo, face.box, margin=0.0)
     return crop_face(photo, face.box)
 
 

@@ -32,11 +32,11 @@ from tqdm import tqdm
 from .data import landmarks_cache, load_manifest
 from .device import device
 from .distill import DistillLoss, Teacher, load_teacher
-from .metrics import summarize
+from .metrics import format_interval, interval, summarize
 from .preprocess import to_input
-from .registry import ModelSpec, get_spec, list_models
+from .registry import LABELS, ModelSpec, get_spec, list_models
 from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources
-from .weights import REPO_ROOT, load_state, save_weights
+from .weights import REPO_ROOT, load_model, load_state, save_weights
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
     tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
+    reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
     holdout: str = ""  # "FOLD/K": Face Mask Detection photos of that fold left out, the next fold as val (kfold)
 
 
@@ -313,7 +314,7 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
-    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed)
+    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe=cfg.reframe)
     val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
     return ds, val
@@ -479,9 +480,22 @@ def save_kept(
     kept: str = "best",
 ) -> None:
     """Write the weights of the epoch in ``row`` with the run's metadata (config, val row, chain of runs)."""
-    run = {"config": dataclasses.asdict(cfg), "epoch": row["epoch"], "minutes": row["minutes"], "kept": kept}
+    run = {
+        "config": dataclasses.asdict(cfg),
+        "epoch": row["epoch"],
+        "minutes": row["minutes"],
+        "kept": kept,
+        "device": device_label(_device_of(model)),
+    }
     extra = {"epoch": row["epoch"], "val": row, "config": dataclasses.asdict(cfg), "runs": [*prior_runs, run]}
     save_weights(model, spec, path, extra=extra)
+
+
+def device_label(dev: torch.device) -> str:
+    """Where a run trained, in words for its model card: the GPU's name, or the CPU and its threads."""
+    if dev.type == "cuda":
+        return f"one {torch.cuda.get_device_name(dev)} GPU"
+    return f"{dev.type.upper()}, {torch.get_num_threads()} thread(s)"
 
 
 def export_last(out: str | Path) -> Path:
@@ -509,8 +523,16 @@ def export_last(out: str | Path) -> Path:
     return path
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
-    """The run's config, and the ``--export-last`` folder (empty unless that was asked instead of training)."""
+@dataclass
+class Instead:
+    """What the command line asked for instead of training (both empty: train)."""
+
+    export_last: str = ""  # write this run folder's final epoch as last.safetensors
+    validate: list[str] = dataclasses.field(default_factory=list)  # score these weights on the val sets
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
+    """The run's config, and what was asked instead of training (:class:`Instead`)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     d = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
@@ -527,16 +549,53 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, str]:
         default="",
         help="do not train: write OUT/last.safetensors from the final epoch in OUT/last.pt (to ship it)",
     )
+    p.add_argument(
+        "--validate",
+        metavar="WEIGHTS",
+        nargs="+",
+        default=[],
+        help="do not train: score these weights on the validation sets as an epoch is scored (and by --select)",
+    )
     args = vars(p.parse_args(argv))
-    export = args.pop("export_last")
-    return TrainConfig(**args), export
+    instead = Instead(args.pop("export_last"), args.pop("validate"))
+    return TrainConfig(**args), instead
+
+
+def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any]]:
+    """Score each weights file on the validation sets of ``cfg`` (its data, landmarks and ``--holdout``) as a
+    training epoch is scored; print a table (accuracy and recall of worn incorrectly, each with k/n and a 95 %
+    Wilson interval) and each file's selection score under ``cfg.select``. Returns one row per file."""
+    spec = get_spec(cfg.model)
+    val = fixed_eval_set(Path(cfg.data), Path(cfg.landmarks), "val", holdout=cfg.holdout)
+    out: list[dict[str, Any]] = []
+    for w in weights:
+        lm = load_model(cfg.model, w)
+        res = validate(lm.model, spec, val)
+        out.append({"weights": w, "score": selection_score(res, cfg.select), "sets": res})
+    inc = LABELS.index("incorrectly_masked")
+    print("| val set | " + " | ".join(Path(r["weights"]).name for r in out) + " |")
+    print("|---|" + "---|" * len(out))
+    for name in val:
+        cells, cells_inc = [], []
+        for r in out:
+            cm = r["sets"][name]["confusion"]
+            cells.append(format_interval(interval(sum(cm[i][i] for i in range(len(cm))), r["sets"][name]["n"])))
+            cells_inc.append(format_interval(interval(cm[inc][inc], sum(cm[inc]))) if sum(cm[inc]) else "-")
+        print(f"| {name}: accuracy | " + " | ".join(cells) + " |")
+        if any(c != "-" for c in cells_inc):
+            print(f"| {name}: worn incorrectly recall | " + " | ".join(cells_inc) + " |")
+    print(f"| score (--select {cfg.select or 'all'}) | " + " | ".join(f"{r['score']:.3f}" for r in out) + " |")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg, export = parse_args(argv)
-    if export:
-        print(f"last epoch's weights: {export_last(export)}")
+    cfg, instead = parse_args(argv)
+    if instead.export_last:
+        print(f"last epoch's weights: {export_last(instead.export_last)}")
+        return
+    if instead.validate:
+        validate_weights(cfg, instead.validate)
         return
     print(f"best weights: {train(cfg)}")
 

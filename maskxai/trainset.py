@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import augment
+from .augment import augment, reframe
 from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
-from .faces import crop_face
+from .faces import crop_face, tight_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
 from .preprocess import to_input
 from .realmasks import PLACEMENTS as REAL_PLACEMENTS
@@ -68,6 +68,15 @@ class Source:
     placements: dict[str, float] | None = None
 
 
+def load_tight(sample: Sample) -> Image.Image:
+    """A boxed face cropped at its box alone (no margin, not square) and taken whole, as a folder of face crops
+    made by another tool reaches ``maskxai.evaluate``; a sample without a box: :func:`load_face`."""
+    if sample.box is None:
+        return load_face(sample)
+    with Image.open(sample.path) as im:
+        return tight_face(im.convert("RGB"), sample.box)
+
+
 def load_face(sample: Sample) -> Image.Image:
     """The face crop of a sample: its box cropped like the app does, or the whole image."""
     with Image.open(sample.path) as im:
@@ -99,8 +108,18 @@ def synth_sample(
 class Mixture(torch.utils.data.Dataset):
     """``length`` items per epoch, drawn from weighted sources, augmented and normalised for ``spec``."""
 
-    def __init__(self, sources: Sequence[Source], spec: ModelSpec, length: int, seed: int = 0, train: bool = True):
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        spec: ModelSpec,
+        length: int,
+        seed: int = 0,
+        train: bool = True,
+        reframe: float = 0.0,
+    ):
+        """``reframe``: share of training draws framed like a tight face crop taken whole (:func:`reframe`)."""
         self.sources = [s for s in sources if s.items]
+        self.reframe = reframe
         w = np.array([s.weight for s in self.sources], dtype=np.float64)
         self.p = w / w.sum()
         self.spec, self.length, self.seed, self.train = spec, length, seed, train
@@ -131,6 +150,8 @@ class Mixture(torch.utils.data.Dataset):
         label = sample.label
         if src.synthetic is not None:
             img, label = synth_sample(img, src.synthetic[str(sample.path)], rng, src.placements)
+        if self.train and self.reframe and rng.random() < self.reframe:  # no draw at 0: earlier runs unchanged
+            img = reframe(img, rng)
         img = augment(img, rng, self.spec.input_size) if self.train else img
         return to_input(img, self.spec)[0], LABELS.index(label)
 
@@ -211,4 +232,6 @@ def fixed_eval_set(
                 pool = pool[:n_synth]
             items = [(load_face(s), s.target) for s in pool]
         out[src.name] = items
+        if src.name == "face-mask-detection":  # the same faces as tight crops taken whole
+            out["face-mask-detection-tight"] = [(load_tight(s), s.target) for s in src.items]
     return out

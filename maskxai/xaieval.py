@@ -37,7 +37,7 @@ from .data import Sample
 from .evaluate import _iou, add_data_arguments, load_data_and_model
 from .explain import ExplainSettings, PixelModel, get_method
 from .explain.base import Context, check_steps
-from .faces import DetectSettings, center_square, crop_box, crop_face, detect_faces
+from .faces import DetectSettings, crop_box, crop_face, detect_faces, whole_crop_box, whole_face
 from .faithfulness import faithfulness, random_curves
 from .fuse import fold_batchnorm
 from .preprocess import pixels
@@ -69,14 +69,15 @@ def face_and_landmarks(
 ) -> tuple[Image.Image, np.ndarray | None, tuple[float, float, float, float]]:
     """The face crop, its five landmarks and its box in the coordinates of a ``size`` px crop (``None``: not found).
 
-    The crop is ``maskxai.evaluate``'s: the annotated box (30 % margin) or the centred square. Landmarks come from
-    MTCNN on the whole photo, from the detected face that overlaps the annotated box most (IoU > 0.3).
+    The crop is ``maskxai.evaluate``'s: the annotated box (30 % margin) or the whole image padded to a square.
+    Landmarks come from MTCNN on the whole photo, from the detected face that overlaps the annotated box most
+    (IoU > 0.3).
     """
     with Image.open(sample.path) as im:
         img = im.convert("RGB")
     box = sample.box
-    crop_xy = crop_box(box) if box is not None else center_square(img)
-    face = crop_face(img, box) if box is not None else img.crop(crop_xy)
+    crop_xy = crop_box(box) if box is not None else whole_crop_box(img)
+    face = crop_face(img, box) if box is not None else whole_face(img)
     faces = detect_faces(img, settings)
     if box is not None:
         faces = sorted((f for f in faces if _iou(f.box, box) > 0.3), key=lambda f: -_iou(f.box, box))  # type: ignore[arg-type]

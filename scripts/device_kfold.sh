@@ -14,31 +14,7 @@
 #   pip wheel --no-deps -w .whl facenet-pytorch==2.5.3 grad-cam==1.5.7 ttach captum==0.9.0
 # The call: run(command="bash scripts/device_kfold.sh", carry=[".gpupack", ".whl"]); the files come back in $OUT.
 # SMOKE=1 runs every step with tiny sizes (on the CPU here too) to check the script before spending GPU time.
-set -u
-START=$(date +%s)
-DEADLINE=${DEADLINE:-555}  # seconds after START by which everything is written to $OUT (the call's limit: 600)
-left() { echo $((START + DEADLINE - $(date +%s) - ${1:-0})); }
-export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
-OUT=${OUT:-runs/device_out}
-mkdir -p "$OUT"
-PY=${PY:-python3}
-if [ -d .whl ] && [ -z "${SMOKE:-}" ]; then
-  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-  export PYTHONPATH=/tmp/site:$PWD
-fi
-DATA=$PWD/.gpupack/data
-[ -d "$DATA" ] || tar xzf .gpupack/data.tgz -C .gpupack || exit 1  # one archive travels: the limit counts disk blocks
-LM=$PWD/.gpupack/landmarks.json
-$PY - "$DATA" "$LM" <<'EOF' || exit 1
-import json, sys
-from pathlib import Path
-data, lm = sys.argv[1], Path(sys.argv[2])
-src = json.loads((Path(data).parent / "landmarks_src.json").read_text())
-lm.write_text(json.dumps({k.replace(src["root"], data): v for k, v in src["landmarks"].items()}))
-import torch
-print("torch", torch.__version__, "cuda", torch.cuda.is_available() and torch.cuda.get_device_name(), flush=True)
-EOF
-nvidia-smi --query-gpu=name,memory.total --format=csv 2>/dev/null
+source "$(dirname "$0")/device_prelude.sh"
 
 if [ -n "${SMOKE:-}" ]; then  # tiny sizes: every step runs, nothing is learned
   BASE_E=1 BASE_N=64 FT_E=1 FT_N=64 WORKERS=0 BATCH=16 BENCH="--steps 8 --repeats 1 --ref-steps 16 --live-frames 2"

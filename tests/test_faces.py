@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskxai.faces import DetectSettings, crop_box, crop_face, detect_faces
+from maskxai.faces import DetectSettings, crop_box, crop_face, detect_faces, whole_crop_box, whole_face
 from maskxai.images import load_image
-from maskxai.pipeline import find_faces
+from maskxai.pipeline import face_crop, find_faces
 
 
 def _centre(box):
@@ -88,3 +88,40 @@ def test_crop_is_square_with_margin_and_padded_at_edges(portraits):
     assert x1 - x0 == y1 - y0 == round(140 * 1.3)
     c = crop_face(img, box)
     assert c.size == (x1 - x0, y1 - y0)
+
+
+def test_a_tall_face_crop_taken_whole_is_padded_to_a_square_and_keeps_its_chin():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 255, (100, 60, 3), dtype=np.uint8)  # a tight face box: taller than wide
+    a[-6:] = (255, 0, 0)  # the chin row: a mask worn on the chin sits here
+    img = Image.fromarray(a)
+    sq = whole_face(img)
+    assert sq.size == (100, 100) and whole_crop_box(img) == (-20, 0, 80, 100)
+    out = np.asarray(sq)
+    assert (out[-6:, 20:80] == (255, 0, 0)).all()  # nothing cut off: the chin is still in the square
+    assert (out[:, 20:80] == a).all() and (out[:, :20] == a[:, :1]).all()  # the sides repeat the edge pixels
+    square = Image.fromarray(a[:60])
+    assert np.array_equal(np.asarray(whole_face(square)), a[:60])  # a square image is taken as it is
+
+
+def test_the_app_takes_a_tall_crop_whole_like_evaluate_does(untrained):
+    img = Image.new("RGB", (60, 100), (200, 180, 160))
+    (face,) = find_faces(img, untrained["resnet50"], whole_image=True)
+    assert face.box == (0.0, 0.0, 60.0, 100.0) and face.crop == (-20, 0, 80, 100)
+    assert face_crop(img, face).size == (100, 100)
+
+
+def test_evaluate_tight_cuts_the_box_alone_and_takes_it_whole(tmp_path):
+    from maskxai.data import Sample
+    from maskxai.evaluate import face_for, main
+
+    a = np.zeros((120, 120, 3), dtype=np.uint8)
+    a[30:90, 40:80] = 200  # the face box: 40 wide, 60 tall
+    Image.fromarray(a).save(tmp_path / "p.png")
+    s = Sample(tmp_path / "p.png", "not_masked", box=(40.0, 30.0, 80.0, 90.0))
+    tight, _ = face_for(s, False, DetectSettings(), tight=True)
+    boxed, _ = face_for(s, False, DetectSettings())
+    assert tight.size == (60, 60) and (np.asarray(tight) == 200).all()  # only the box, padded with its own edge
+    assert boxed.size == (78, 78) and (np.asarray(boxed) == 0).any()  # the app's crop: 30 % margin of context
+    with pytest.raises(SystemExit):
+        main(["--model", "resnet50", "--data", str(tmp_path), "--tight", "--detect-faces"])

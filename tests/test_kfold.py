@@ -179,3 +179,15 @@ def test_tiny_kfold_from_a_clean_base(tmp_path, tiny_spec, capsys):
     acc = format_interval(res["pooled"]["intervals"]["accuracy"])
     assert text.startswith("## Real photos, 3-fold") and f"boxes >= 10 px | 18 | {acc} |" in text
     assert text.count("(") >= 3 + 3  # every fold's worn-incorrectly recall with its interval
+
+
+def test_val_has_the_boxed_faces_as_tight_crops_taken_whole(tmp_path):
+    from maskxai.trainset import fixed_eval_set
+
+    _tiny_data(tmp_path / "data")
+    lm = tmp_path / "lm.json"
+    lm.write_text("{}")
+    val = fixed_eval_set(tmp_path / "data", lm, "val", holdout="0/3")
+    boxed, tight = val["face-mask-detection"], val["face-mask-detection-tight"]
+    assert len(boxed) == len(tight) > 0 and [t for _, t in boxed] == [t for _, t in tight]
+    assert {im.size for im, _ in boxed} == {(52, 52)} and {im.size for im, _ in tight} == {(40, 40)}  # 40 px box

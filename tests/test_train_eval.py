@@ -235,7 +235,7 @@ def test_model_card_shows_intervals_and_the_error_sheet(tmp_path, tiny_spec, mon
 
     _label_folders(tmp_path)  # tmp_path/data, the one row of EVALS below
     weights = _tiny_weights(tmp_path, tiny_spec)
-    monkeypatch.setattr(mc, "EVALS", [("tiny folders", "data", None, 0, False, True)])
+    monkeypatch.setattr(mc, "EVALS", [("tiny folders", "data", None, 0, "box", True)])
     out = tmp_path / "card"
     mc.main(["--model", tiny_spec.name, "--weights", str(weights), "--out", str(out), "--data", str(tmp_path)])
     text = (out / f"{tiny_spec.name}.md").read_text()
@@ -376,6 +376,7 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     card = training_runs(read_metadata(second))
     assert "Run 1, from scratch: `python -m maskxai.train --model tiny_test_cnn" in card
     assert f"Run 2, from run 1's kept weights (`--init`): `{cmd}`" in card and "synthetic 45 %" in card
+    assert runs[1]["device"].startswith("CPU, ") and "of training up to it, on CPU, " in card  # where it ran
 
     # Shipping a run's final epoch instead of its best-validated one: same weights as last.pt, same chain.
     tr.main(["--export-last", str(tmp_path / "r2")])
@@ -413,6 +414,9 @@ def test_card_names_the_pretrained_start_of_the_models_recipe():
     text = training_runs({"extra": {"config": cfg, "epoch": 4}})
     assert "Run 1, from public pretrained weights (ImageNet-1k (torchvision IMAGENET1K_V2)): " in text
     assert "`python -m maskxai.train --model resnet50 --pretrained`. 6 epochs of 10000 draws" in text
+    assert text.endswith("on 2 CPU cores).")  # runs from before the device was recorded: this project's CPU
+    cfg["data"] = "/x/.gpupack/data"  # ... or a lent GPU, when the data came from a device call's pack
+    assert "on a lent GPU, by `scripts/device_finetune.sh`" in training_runs({"extra": {"config": cfg, "epoch": 4}})
 
 
 def test_selection_score_averages_the_named_val_sets_and_rejects_others():
@@ -439,3 +443,28 @@ def test_card_carries_the_measured_maps_section(tmp_path):
     text = xai_section("resnet50", tmp_path)
     assert text.startswith("## Where this model looks, measured") and "| gradcam | 1.4x |" in text
     assert "**validation** faces" in text
+
+
+def test_validate_scores_weights_as_an_epoch_is_scored(tmp_path, tiny_spec, monkeypatch, capsys):
+    """--validate: no training; each file's val table (k/n, interval) and its --select score, as training computes."""
+    import maskxai.train as tr
+    from maskxai.weights import load_model, save_weights
+
+    torch.manual_seed(0)
+    a, b = tmp_path / "a.safetensors", tmp_path / "b.safetensors"
+    save_weights(tiny_spec.build(), tiny_spec, a)
+    save_weights(tiny_spec.build(), tiny_spec, b)
+    rng = np.random.default_rng(0)
+    faces = [(Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)), i % 3) for i in range(9)]
+    monkeypatch.setattr(tr, "fixed_eval_set", lambda *a, **k: {"one": faces, "two": faces[:4]})
+    rows = tr.validate_weights(tr.TrainConfig(model=tiny_spec.name, select="two:accuracy"), [str(a), str(b)])
+    for row, w in zip(rows, (a, b)):
+        lm = load_model(tiny_spec.name, w)
+        want = tr.validate(lm.model, tiny_spec, {"two": faces[:4]})
+        assert row["score"] == pytest.approx(want["two"]["accuracy"])  # the score training would give
+    out = capsys.readouterr().out
+    assert "| val set | a.safetensors | b.safetensors |" in out and "| one: worn incorrectly recall |" in out
+    assert "/9, " in out and "/3, " in out  # accuracy over 9 faces, worn incorrectly over 3, with intervals
+    assert "| score (--select two:accuracy) |" in out
+    tr.main(["--model", tiny_spec.name, "--validate", str(a), "--select", "two:accuracy"])
+    assert not (tmp_path / "runs").exists() and "| score (--select two:accuracy) |" in capsys.readouterr().out
