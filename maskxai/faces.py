@@ -74,8 +74,12 @@ def detector_device() -> str:
     return str(dev) if dev.type == "cuda" else "cpu"
 
 
+MTCNN_MIN_FACE = 20
+"""The smallest face MTCNN looks for, in pixels; an image with a shorter side has no face it can find."""
+
+
 @functools.lru_cache(maxsize=2)
-def _mtcnn(min_face_size: int = 20):  # type: ignore[no-untyped-def]
+def _mtcnn(min_face_size: int = MTCNN_MIN_FACE):  # type: ignore[no-untyped-def]
     from facenet_pytorch import MTCNN
 
     return MTCNN(keep_all=True, min_face_size=min_face_size, post_process=False, device=detector_device())
@@ -99,6 +103,8 @@ def detect_faces(img: Image.Image, settings: DetectSettings | None = None) -> li
     if max(img.size) > s.detect_max_side:
         scale = s.detect_max_side / max(img.size)
         small = img.resize((round(img.width * scale), round(img.height * scale)), Image.Resampling.BILINEAR)
+    if min(small.size) < MTCNN_MIN_FACE:  # MTCNN's image pyramid would be empty (and facenet-pytorch raises)
+        return []
     with torch.inference_mode():
         boxes, probs, points = _mtcnn().detect(small, landmarks=True)
     if boxes is None:

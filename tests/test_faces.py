@@ -60,6 +60,11 @@ def test_tiny_faces_are_marked_not_judged(portraits, untrained):
     assert faces and faces[0].too_small and faces[0].probabilities is None and "too small" in faces[0].tag()
 
 
+def test_an_image_too_small_for_the_detector_has_no_face_and_no_error():
+    for size in [(10, 12), (19, 25), (19, 200)]:  # facenet-pytorch raises on these (an empty image pyramid)
+        assert detect_faces(Image.new("RGB", size, (120, 100, 90))) == []
+
+
 def test_no_face():
     assert detect_faces(Image.new("RGB", (300, 200), (120, 130, 140))) == []
 
