@@ -595,7 +595,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"last epoch's weights: {export_last(instead.export_last)}")
         return
     if instead.validate:
-        validate_weights(cfg, instead.validate)
+        try:
+            validate_weights(cfg, instead.validate)
+        except (ValueError, FileNotFoundError) as exc:  # a missing or foreign weights file: say which, no traceback
+            raise SystemExit(f"error: --validate: {exc}") from None
         return
     print(f"best weights: {train(cfg)}")
 

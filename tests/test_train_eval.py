@@ -468,3 +468,5 @@ def test_validate_scores_weights_as_an_epoch_is_scored(tmp_path, tiny_spec, monk
     assert "| score (--select two:accuracy) |" in out
     tr.main(["--model", tiny_spec.name, "--validate", str(a), "--select", "two:accuracy"])
     assert not (tmp_path / "runs").exists() and "| score (--select two:accuracy) |" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match=r"error: --validate: .*nowhere\.safetensors"):
+        tr.main(["--model", tiny_spec.name, "--validate", str(tmp_path / "nowhere.safetensors")])
