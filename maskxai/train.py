@@ -314,7 +314,7 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
-    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe=cfg.reframe)
+    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe_share=cfg.reframe)
     val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
     return ds, val
@@ -566,10 +566,10 @@ def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any
     training epoch is scored; print a table (accuracy and recall of worn incorrectly, each with k/n and a 95 %
     Wilson interval) and each file's selection score under ``cfg.select``. Returns one row per file."""
     spec = get_spec(cfg.model)
+    models = [load_model(cfg.model, w) for w in weights]  # a bad file fails here, before the val sets are built
     val = fixed_eval_set(Path(cfg.data), Path(cfg.landmarks), "val", holdout=cfg.holdout)
     out: list[dict[str, Any]] = []
-    for w in weights:
-        lm = load_model(cfg.model, w)
+    for w, lm in zip(weights, models):
         res = validate(lm.model, spec, val)
         out.append({"weights": w, "score": selection_score(res, cfg.select), "sets": res})
     inc = LABELS.index("incorrectly_masked")

@@ -115,11 +115,11 @@ class Mixture(torch.utils.data.Dataset):
         length: int,
         seed: int = 0,
         train: bool = True,
-        reframe: float = 0.0,
+        reframe_share: float = 0.0,
     ):
-        """``reframe``: share of training draws framed like a tight face crop taken whole (:func:`reframe`)."""
+        """``reframe_share``: share of training draws framed like a tight face crop taken whole (:func:`reframe`)."""
         self.sources = [s for s in sources if s.items]
-        self.reframe = reframe
+        self.reframe_share = reframe_share
         w = np.array([s.weight for s in self.sources], dtype=np.float64)
         self.p = w / w.sum()
         self.spec, self.length, self.seed, self.train = spec, length, seed, train
@@ -150,7 +150,8 @@ class Mixture(torch.utils.data.Dataset):
         label = sample.label
         if src.synthetic is not None:
             img, label = synth_sample(img, src.synthetic[str(sample.path)], rng, src.placements)
-        if self.train and self.reframe and rng.random() < self.reframe:  # no draw at 0: earlier runs unchanged
+        # No draw when the share is 0: earlier runs' draws stay as they were.
+        if self.train and self.reframe_share and rng.random() < self.reframe_share:
             img = reframe(img, rng)
         img = augment(img, rng, self.spec.input_size) if self.train else img
         return to_input(img, self.spec)[0], LABELS.index(label)
