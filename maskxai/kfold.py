@@ -77,6 +77,12 @@ def base_problems(metadata: dict[str, Any]) -> list[str]:
         return ["the weights carry no training runs in their metadata, so what they saw is unknown"]
     problems = []
     for i, run in enumerate(runs, 1):
+        step = run.get("average") or run.get("calibration")
+        if step is not None:  # a step on validation after training: it chose on the sets --select names
+            select = [t.split(":")[0].strip() for t in step.get("select", "").split(",") if t.strip()]
+            if not select or "face-mask-detection" in select:
+                problems.append(f"step {i} chose on Face Mask Detection's val split (--select)")
+            continue
         cfg = run["config"]
         w = parse_mix(cfg.get("mix", "")).get("face-mask-detection", SOURCE_WEIGHTS["face-mask-detection"])
         if w > 0:

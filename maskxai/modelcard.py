@@ -160,6 +160,9 @@ def training_runs(meta: dict[str, Any]) -> str:
         if "calibration" in run:
             lines.append(f"- Step {k}, {_calibrated(run['calibration'])}")
             continue
+        if "average" in run:
+            lines.append(f"- Step {k}, {_averaged(run['average'], k)}")
+            continue
         cfg = run["config"]
         minutes = run.get("minutes")
         start = "from scratch" if not cfg.get("init") else f"from run {k - 1}'s kept weights (`--init`)"
@@ -212,6 +215,21 @@ def _calibrated(cal: dict[str, Any]) -> str:
         f"step's weights): the offsets ({offsets}) are added to the logits, folded into the bias of the last "
         f"layer, so that the mean validation score rose from {cal['score_before']:.3f} to {cal['score_after']:.3f} "
         f"({per_set}). No test set was used."
+    )
+
+
+def _averaged(step: dict[str, Any], k: int) -> str:
+    """An averaging step (:mod:`maskxai.soup`) in words, with its command and validation scores."""
+    from .soup import command_of as soup_command
+
+    b, a = step.get("before_runs", k - 2), k - 1
+    scores = ", ".join(f"{x}: {v:.3f}" for x, v in step["scores"].items())
+    return (
+        f"the weights of run {b} and run {a} averaged (`{soup_command(step)}`, `--before` being run {b}'s kept "
+        f"weights, `--after` run {a}'s): {1 - step['alpha']:g} x run {b} + {step['alpha']:g} x run {a}, every "
+        f"tensor (WiSE-FT: run {a} continued from run {b}, so the two lie in one basin). The mix was chosen on "
+        f"the validation sets by the rule that keeps an epoch (selection score of each mix: {scores}). No test "
+        "set was used."
     )
 
 

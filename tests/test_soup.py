@@ -1,0 +1,99 @@
+"""Weight averages chosen on validation (maskxai.soup): the mix, the lineage check, the metadata and card line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from maskxai.kfold import base_problems
+from maskxai.modelcard import training_runs
+from maskxai.soup import average_states, choose, command_of, lineage_problem, main, soup_metadata
+
+
+def _states() -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    torch.manual_seed(0)
+    a, b = nn.BatchNorm1d(4), nn.BatchNorm1d(4)
+    with torch.no_grad():
+        b.weight.add_(torch.randn(4))
+        b.running_mean.add_(1.0)
+    b.num_batches_tracked += 7
+    return a.state_dict(), b.state_dict()
+
+
+def test_average_is_the_straight_line_between_the_two():
+    a, b = _states()
+    assert all(torch.equal(average_states(a, b, 0.0)[k], a[k].float()) for k in a if a[k].is_floating_point())
+    assert all(torch.equal(average_states(a, b, 1.0)[k], b[k].float()) for k in a if a[k].is_floating_point())
+    mid = average_states(a, b, 0.3)
+    torch.testing.assert_close(mid["weight"], 0.7 * a["weight"] + 0.3 * b["weight"])
+    torch.testing.assert_close(mid["running_mean"], torch.full((4,), 0.3))
+    assert mid["num_batches_tracked"] == a["num_batches_tracked"]  # counters from the nearer side
+    assert average_states(a, b, 0.7)["num_batches_tracked"] == b["num_batches_tracked"]
+
+
+def test_average_refuses_what_cannot_be_mixed():
+    a, b = _states()
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        average_states(a, b, 1.5)
+    with pytest.raises(ValueError, match="different tensors"):
+        average_states(a, {k: v for k, v in b.items() if k != "bias"}, 0.5)
+    with pytest.raises(ValueError, match="shape"):
+        average_states(a, {**b, "bias": torch.zeros(5)}, 0.5)
+
+
+def _meta(runs: list[dict]) -> dict:
+    return {"extra": {"runs": runs, "epoch": 3, "val": {"score": 1.0}}}
+
+
+RUN = {"config": {"model": "resnet50", "epochs": 2, "mix": "face-mask-detection=0", "select": "synthetic"}}
+RUN2 = {"config": {**RUN["config"], "init": "w.safetensors", "epochs": 3}}
+
+
+def test_after_must_continue_before():
+    assert lineage_problem(_meta([RUN]), _meta([RUN, RUN2])) == ""
+    assert "does not continue" in lineage_problem(_meta([RUN]), _meta([RUN]))  # no fine-tune in between
+    assert "does not continue" in lineage_problem(_meta([RUN2]), _meta([RUN, RUN2]))  # other history
+    assert "does not continue" in lineage_problem(_meta([]), _meta([RUN]))  # nothing known of before
+
+
+def test_best_score_wins_and_a_tie_moves_least():
+    assert choose({0.3: 0.90, 0.5: 0.93, 0.7: 0.92}) == 0.5
+    assert choose({0.3: 0.93, 0.5: 0.93, 0.7: 0.92}) == 0.3
+
+
+def test_metadata_and_card_name_the_step_and_its_command():
+    step = {
+        "model": "resnet50",
+        "before": "a.safetensors",
+        "after": "b.safetensors",
+        "before_runs": 1,
+        "alphas": [0.3, 0.7],
+        "alpha": 0.7,
+        "select": "synthetic",
+        "scores": {"0.3": 0.91, "0.7": 0.94},
+    }
+    extra = soup_metadata(_meta([RUN, RUN2]), step)
+    assert [("average" in r) for r in extra["runs"]] == [False, False, True]
+    assert "val" not in extra and "epoch" not in extra  # they described --after, not the average
+    cmd = command_of(step)
+    assert cmd == (
+        "python -m maskxai.soup --model resnet50 --before a.safetensors --after b.safetensors --alphas 0.3,0.7 "
+        '--select "synthetic"'
+    )
+    text = training_runs({"extra": extra})
+    assert "Step 3, the weights of run 1 and run 2 averaged" in text and cmd in text
+    assert "0.3 x run 1 + 0.7 x run 2" in text and "0.7: 0.940" in text
+    # A k-fold base must not have chosen anything on Face Mask Detection's val split, averages included.
+    assert base_problems({"extra": extra}) == []
+    bad = {**step, "select": "face-mask-detection"}
+    assert any("step 3" in p for p in base_problems({"extra": soup_metadata(_meta([RUN, RUN2]), bad)}))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--model", "resnet50", "--before", str(tmp_path / "no.safetensors"), "--after", "x"])
+    assert "no weights file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--model", "resnet50", "--before", "a", "--after", "b", "--alphas", "half"])
+    assert "--alphas 'half'" in capsys.readouterr().err
