@@ -323,7 +323,7 @@ Three classes: {", ".join(f"`{k}` ({DISPLAY_NAMES[k]})" for k in LABELS)}. Input
 (MTCNN box + 30 % margin, as `maskxai.faces.crop_face` makes it) resized to {spec.input_size} px,
 normalised with mean {tuple(round(v, 4) for v in spec.mean)} and std {tuple(round(v, 4) for v in spec.std)}.
 Weights: `{spec.weights_file}` (safetensors, fp16; metadata carries architecture, labels, input size,
-normalisation and the validation row of the kept epoch).
+normalisation, the training runs and the validation scores of the last one).
 
 ## Results
 

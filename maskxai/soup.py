@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from .registry import get_spec, list_models
-from .train import TrainConfig, runs_of, selection_score, validate
+from .train import TrainConfig, runs_of, selection_score, val_table, validate
 from .weights import read_metadata, save_weights
 
 VAL_KEYS = ("n", "accuracy", "macro_recall", "per_class", "confusion")  # kept of each val set for the chosen mix
@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as exc:
             p.error(str(exc))
         print(f"alpha {alpha:g}: selection score {scores[alpha]:.4f}")
+    print(val_table([(f"alpha {x:g}", results[x], scores[x]) for x in alphas], a.select))
     best = choose(scores)
     step = {
         "model": a.model,

@@ -561,6 +561,24 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
     return TrainConfig(**args), instead
 
 
+def val_table(columns: list[tuple[str, dict[str, dict[str, Any]], float]], select: str = "") -> str:
+    """A markdown table of validation results, one column per ``(title, results, selection score)``: each val
+    set's accuracy and recall of worn incorrectly, each with k/n and a 95 % Wilson interval, then the score."""
+    inc = LABELS.index("incorrectly_masked")
+    lines = ["| val set | " + " | ".join(t for t, _, _ in columns) + " |", "|---|" + "---|" * len(columns)]
+    for name in columns[0][1]:
+        cells, cells_inc = [], []
+        for _, res, _ in columns:
+            cm = res[name]["confusion"]
+            cells.append(format_interval(interval(sum(cm[i][i] for i in range(len(cm))), res[name]["n"])))
+            cells_inc.append(format_interval(interval(cm[inc][inc], sum(cm[inc]))) if sum(cm[inc]) else "-")
+        lines.append(f"| {name}: accuracy | " + " | ".join(cells) + " |")
+        if any(c != "-" for c in cells_inc):
+            lines.append(f"| {name}: worn incorrectly recall | " + " | ".join(cells_inc) + " |")
+    lines.append(f"| score (--select {select or 'all'}) | " + " | ".join(f"{s:.3f}" for _, _, s in columns) + " |")
+    return "\n".join(lines)
+
+
 def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any]]:
     """Score each weights file on the validation sets of ``cfg`` (its data, landmarks and ``--holdout``) as a
     training epoch is scored; print a table (accuracy and recall of worn incorrectly, each with k/n and a 95 %
@@ -572,19 +590,7 @@ def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any
     for w, lm in zip(weights, models):
         res = validate(lm.model, spec, val)
         out.append({"weights": w, "score": selection_score(res, cfg.select), "sets": res})
-    inc = LABELS.index("incorrectly_masked")
-    print("| val set | " + " | ".join(Path(r["weights"]).name for r in out) + " |")
-    print("|---|" + "---|" * len(out))
-    for name in val:
-        cells, cells_inc = [], []
-        for r in out:
-            cm = r["sets"][name]["confusion"]
-            cells.append(format_interval(interval(sum(cm[i][i] for i in range(len(cm))), r["sets"][name]["n"])))
-            cells_inc.append(format_interval(interval(cm[inc][inc], sum(cm[inc]))) if sum(cm[inc]) else "-")
-        print(f"| {name}: accuracy | " + " | ".join(cells) + " |")
-        if any(c != "-" for c in cells_inc):
-            print(f"| {name}: worn incorrectly recall | " + " | ".join(cells_inc) + " |")
-    print(f"| score (--select {cfg.select or 'all'}) | " + " | ".join(f"{r['score']:.3f}" for r in out) + " |")
+    print(val_table([(Path(r["weights"]).name, r["sets"], r["score"]) for r in out], cfg.select))
     return out
 
 

@@ -97,3 +97,53 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", "resnet50", "--before", "a", "--after", "b", "--alphas", "half"])
     assert "--alphas 'half'" in capsys.readouterr().err
+
+
+def test_cli_scores_each_mix_on_validation_and_writes_the_best(tmp_path, tiny_spec, monkeypatch, capsys):
+    """End to end with the tiny CNN: --before, a fine-tune of it (--after), a val set that only --after gets right;
+    the CLI prints each alpha's table, picks by score and writes weights that load, with the step in the card."""
+    import numpy as np
+    from PIL import Image
+
+    import maskxai.trainset as ts
+    from maskxai.train import validate
+    from maskxai.weights import load_model, read_metadata, save_weights
+
+    torch.manual_seed(0)
+    model = tiny_spec.build()
+    before, after = tmp_path / "before.safetensors", tmp_path / "after.safetensors"
+    with torch.no_grad():  # --before answers class 0 for everything
+        model[-1].weight.zero_()
+        model[-1].bias.copy_(torch.tensor([5.0, 0.0, 0.0]))
+    save_weights(model, tiny_spec, before, extra={"runs": [RUN]})
+    rng = np.random.default_rng(0)
+    faces = [(Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)), i % 3) for i in range(9)]
+    with torch.no_grad():  # its "fine-tune" answers class 2
+        model[-1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))
+    save_weights(model, tiny_spec, after, extra={"runs": [RUN, RUN2]})
+    val = {"two": [f for f in faces if f[1] == 2]}  # only class 2: --after scores 1.0
+    monkeypatch.setattr(ts, "fixed_eval_set", lambda *a, **k: val)
+    out = tmp_path / "soup.safetensors"
+    main(
+        [
+            "--model",
+            tiny_spec.name,
+            "--before",
+            str(before),
+            "--after",
+            str(after),
+            "--alphas",
+            "0,1",
+            "--out",
+            str(out),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "| val set | alpha 0 | alpha 1 |" in printed and "chosen alpha 1 " in printed
+    lm = load_model(tiny_spec.name, out)
+    assert validate(lm.model, tiny_spec, val)["two"]["accuracy"] == 1.0
+    step = read_metadata(out)["extra"]["runs"][-1]["average"]
+    assert step["alpha"] == 1.0 and step["before_runs"] == 1 and set(step["scores"]) == {"0", "1"}
+    with pytest.raises(SystemExit):  # the other way round: --after does not continue --before
+        main(["--model", tiny_spec.name, "--before", str(after), "--after", str(before)])
+    assert "does not continue" in capsys.readouterr().err
