@@ -229,7 +229,7 @@ def _averaged(step: dict[str, Any], k: int) -> str:
         f"weights, `--after` run {a}'s): {1 - step['alpha']:g} x run {b} + {step['alpha']:g} x run {a}, every "
         f"tensor (WiSE-FT: run {a} continued from run {b}, so the two lie in one basin). The mix was chosen on "
         f"the validation sets by the rule that keeps an epoch (selection score of each mix: {scores}). No test "
-        "set was used."
+        f"set was used. `--after` is run {a}'s `best.safetensors` (its `--out`); only the average is shipped."
     )
 
 

@@ -3,7 +3,8 @@
     huggingface-cli login        # or set HF_TOKEN
     python -m maskxai.publish --repo YOUR_NAME/maskxai-classifiers
 
-The upload is tagged ``v1`` (the revision the app pins by default). Then run the
+The upload is tagged ``registry.HUB_REVISION`` (the revision the app pins by default; a new tag for each
+new set of weights, so that an existing tag never changes). Then run the
 app anywhere with ``MASKXAI_HUB_REPO=YOUR_NAME/maskxai-classifiers`` (and
 ``MASKXAI_HUB_REVISION`` = the commit this prints, to pin an exact commit).
 """
@@ -14,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .registry import HUB_REVISION
 from .weights import checkpoints_dir
 
 PATTERNS = ["*.safetensors", "*.md", "*.png", "*.json"]
@@ -26,7 +28,7 @@ def publish(
     private: bool = False,
     token: str | None = None,
     message: str = "Upload maskxai checkpoints",
-    tag: str | None = "v1",
+    tag: str | None = HUB_REVISION,
     api: Any = None,
 ) -> str:
     """Create ``repo`` if needed, upload the weights and cards in ``folder``, tag the commit; return its id.
@@ -58,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folder", type=Path, default=None, help="default: the repository's checkpoints/")
     p.add_argument("--private", action="store_true")
     p.add_argument("--token", default=None, help="default: HF_TOKEN or the saved login")
-    p.add_argument("--tag", default="v1", help="tag the upload (the app's default revision is v1); '' for none")
+    p.add_argument(
+        "--tag", default=HUB_REVISION, help=f"tag the upload (the app pins {HUB_REVISION} by default); '' for none"
+    )
     a = p.parse_args(argv)
     try:
         commit = publish(a.repo, a.folder, private=a.private, token=a.token, tag=a.tag or None)

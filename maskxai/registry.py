@@ -20,6 +20,11 @@ DISPLAY_NAMES: dict[str, str] = {
 }
 
 
+# The Hub tag the app pins by default and ``maskxai.publish`` writes: a new tag whenever the shipped weights change
+# (v1: the weights until 2026-11-26; v2: the averages of 2026-11-27), so a pinned app never gets other weights.
+HUB_REVISION = "v2"
+
+
 @dataclass(frozen=True)
 class TrainRecipe:
     """How ``python -m maskxai.train`` trains a model when its options are left at their defaults.
@@ -77,7 +82,7 @@ class ModelSpec:
     cam_layers: tuple[str, ...] = ()
     weights_file: str = ""
     hub_repo: str = "maskxai/maskxai-classifiers"
-    hub_revision: str = "v1"
+    hub_revision: str = HUB_REVISION
     license: str = "cc-by-nc-sa-4.0"
     notes: dict[str, str] = field(default_factory=dict)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from maskxai.publish import publish
+from maskxai.registry import HUB_REVISION
 
 
 class FakeApi:
@@ -39,7 +40,7 @@ def test_publish_uploads_weights_and_cards_only(tmp_path):
     assert api.uploaded == ["resnet50.md", "resnet50.safetensors"]
     assert api.calls[-1] == (
         "create_tag",
-        {"repo_id": "me/masks", "tag": "v1", "revision": "abc123", "repo_type": "model", "exist_ok": True},
+        {"repo_id": "me/masks", "tag": HUB_REVISION, "revision": "abc123", "repo_type": "model", "exist_ok": True},
     )
 
 
