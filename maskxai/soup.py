@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         alphas = sorted({float(x) for x in a.alphas.split(",") if x.strip()})
     except ValueError:
+        alphas = []
+    if not alphas or not all(0.0 <= x <= 1.0 for x in alphas):
         p.error(f"--alphas {a.alphas!r}: give numbers in [0, 1] separated by commas, e.g. 0.3,0.5,0.7")
     for path in (a.before, a.after):
         if not path.is_file():
@@ -126,16 +128,17 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         p.error(str(exc))
     val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val")
+    try:  # a --select naming no val set fails now, not after the first mix's validation
+        selection_score({n: {"accuracy": 0.0, "macro_recall": 0.0} for n in val}, a.select)
+    except ValueError as exc:
+        p.error(str(exc))
     model = spec.build().eval()
     scores: dict[float, float] = {}
     results: dict[float, dict[str, Any]] = {}
     for alpha in tqdm(alphas, desc="alphas on validation"):
         model.load_state_dict(average_states(before, after, alpha))
         results[alpha] = validate(model, spec, val)
-        try:
-            scores[alpha] = selection_score(results[alpha], a.select)
-        except ValueError as exc:
-            p.error(str(exc))
+        scores[alpha] = selection_score(results[alpha], a.select)
         print(f"alpha {alpha:g}: selection score {scores[alpha]:.4f}")
     print(val_table([(f"alpha {x:g}", results[x], scores[x]) for x in alphas], a.select))
     best = choose(scores)

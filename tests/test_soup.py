@@ -94,9 +94,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--model", "resnet50", "--before", str(tmp_path / "no.safetensors"), "--after", "x"])
     assert "no weights file" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["--model", "resnet50", "--before", "a", "--after", "b", "--alphas", "half"])
-    assert "--alphas 'half'" in capsys.readouterr().err
+    for bad in ("half", "0.5,1.5"):
+        with pytest.raises(SystemExit):
+            main(["--model", "resnet50", "--before", "a", "--after", "b", "--alphas", bad])
+        assert f"--alphas {bad!r}" in capsys.readouterr().err
 
 
 def test_cli_scores_each_mix_on_validation_and_writes_the_best(tmp_path, tiny_spec, monkeypatch, capsys):
@@ -144,6 +145,9 @@ def test_cli_scores_each_mix_on_validation_and_writes_the_best(tmp_path, tiny_sp
     assert validate(lm.model, tiny_spec, val)["two"]["accuracy"] == 1.0
     step = read_metadata(out)["extra"]["runs"][-1]["average"]
     assert step["alpha"] == 1.0 and step["before_runs"] == 1 and set(step["scores"]) == {"0", "1"}
+    with pytest.raises(SystemExit):  # a --select that names no val set: before any mix is scored
+        main(["--model", tiny_spec.name, "--before", str(before), "--after", str(after), "--select", "nope"])
+    assert "no val metric 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # the other way round: --after does not continue --before
         main(["--model", tiny_spec.name, "--before", str(after), "--after", str(before)])
     assert "does not continue" in capsys.readouterr().err
