@@ -79,8 +79,7 @@ def base_problems(metadata: dict[str, Any]) -> list[str]:
     for i, run in enumerate(runs, 1):
         step = run.get("average") or run.get("calibration")
         if step is not None:  # a step on validation after training: it chose on the sets --select names
-            select = [t.split(":")[0].strip() for t in step.get("select", "").split(",") if t.strip()]
-            if not select or "face-mask-detection" in select:
+            if _chose_on_fmd(step.get("select", "")):
                 problems.append(f"step {i} chose on Face Mask Detection's val split (--select)")
             continue
         cfg = run["config"]
@@ -89,10 +88,15 @@ def base_problems(metadata: dict[str, Any]) -> list[str]:
             problems.append(f"run {i} drew Face Mask Detection faces (--mix face-mask-detection={w:g})")
         if cfg.get("teacher"):
             problems.append(f"run {i} learned from a teacher ({cfg['teacher']}), which may have seen them")
-        select = [t.split(":")[0].strip() for t in cfg.get("select", "").split(",") if t.strip()]
-        if not select or "face-mask-detection" in select:
+        if _chose_on_fmd(cfg.get("select", "")):
             problems.append(f"run {i} chose its kept epoch on Face Mask Detection's val split (--select)")
     return problems
+
+
+def _chose_on_fmd(select: str) -> bool:
+    """True if a ``--select`` rule reads Face Mask Detection's val split (an empty rule reads every val set)."""
+    names = [t.split(":")[0].strip() for t in select.split(",") if t.strip()]
+    return not names or "face-mask-detection" in names
 
 
 def run_fold(cfg: TrainConfig, samples: list[Sample], out: Path) -> tuple[dict[str, Any], Predictions]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from .registry import get_spec, list_models
@@ -84,13 +85,6 @@ def soup_metadata(after_meta: dict[str, Any], step: dict[str, Any]) -> dict[str,
     return extra
 
 
-def load_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no __iter__
-
-
 def main(argv: list[str] | None = None) -> None:
     from .trainset import fixed_eval_set
 
@@ -122,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
             p.error(f"{path} holds weights for {meta['architecture']!r}, not {spec.name!r}")
     if problem := lineage_problem(*metas):
         p.error(problem)
-    before, after = load_tensors(a.before), load_tensors(a.after)
+    before, after = load_file(str(a.before)), load_file(str(a.after))
     try:
         average_states(before, after, alphas[0])
     except ValueError as exc:
