@@ -94,9 +94,10 @@ def base_problems(metadata: dict[str, Any]) -> list[str]:
 
 
 def _chose_on_fmd(select: str) -> bool:
-    """True if a ``--select`` rule reads Face Mask Detection's val split (an empty rule reads every val set)."""
+    """True if a ``--select`` rule reads Face Mask Detection's val split, as the app's crops or tight
+    (``face-mask-detection-tight``); an empty rule reads every val set."""
     names = [t.split(":")[0].strip() for t in select.split(",") if t.strip()]
-    return not names or "face-mask-detection" in names
+    return not names or any(n.startswith("face-mask-detection") for n in names)
 
 
 def run_fold(cfg: TrainConfig, samples: list[Sample], out: Path) -> tuple[dict[str, Any], Predictions]:

@@ -139,7 +139,7 @@ def test_a_base_must_never_have_seen_face_mask_detection():
         "run 2 drew Face Mask Detection faces (--mix face-mask-detection=0.28)"
     ]
     assert "run 1 learned from a teacher" in base_problems(meta(dict(clean, teacher="t.safetensors")))[0]
-    for select in ("", "face-mask-detection:accuracy,synthetic"):
+    for select in ("", "face-mask-detection:accuracy,synthetic", "synthetic,face-mask-detection-tight"):
         assert "val split" in base_problems(meta(dict(clean, select=select)))[0]
     assert "unknown" in base_problems({})[0]
 
