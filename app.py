@@ -44,6 +44,7 @@ from maskxai.faithfulness import Faithfulness, faithfulness, random_curves
 from maskxai.images import ImageError, load_image, open_image
 from maskxai.live import LiveSession, process_frame
 from maskxai.memory import releasing_memory, tune_allocator
+from maskxai.onnxcam import cam_runner
 from maskxai.pipeline import (
     FaceResult,
     classify,
@@ -876,7 +877,8 @@ LIVE_CONCURRENCY = 2
 LIVE_HELP = (
     "**Live**: press record on the webcam. Faces are searched for (at 256 px) on every second frame and keep "
     "their boxes on the frame between; every frame, every face is classified and its Grad-CAM drawn (Grad-CAM "
-    "only, from the same batch: one forward pass for all faces), with the frames per second. **Labels are "
+    "only, from the same batch: one forward pass for all faces, on ONNX Runtime on a CPU once the model is "
+    "exported, a few seconds after the app starts), with the frames per second. **Labels are "
     "averaged over "
     "each face's last 5 frames**, so they do not flicker on one bad frame; faces are followed by their boxes' "
     "overlap. Frames that arrive while one is being processed are skipped, so the picture never lags behind. "
@@ -904,8 +906,9 @@ def live_frame(frame: Any, model_name: str, session: LiveSession | None) -> tupl
     s = result.seconds
     split = ", ".join(f"{k} {1000 * v:.0f} ms" for k, v in s.items() if k != "total")
     faces = "; ".join(f"face {i}: {DISPLAY_NAMES.get(n, n)} {100 * p:.0f}%" for i, n, p in result.labels) or "no face"
+    runtime = "ONNX Runtime" if result.runtime == "onnxruntime" else "PyTorch"
     info = (
-        f"**{session.fps:.1f} frames/s**, {1000 * s['total']:.0f} ms a frame ({split}); "
+        f"**{session.fps:.1f} frames/s**, {1000 * s['total']:.0f} ms a frame ({split}; classifier on {runtime}); "
         f"{session.skipped} stale frame(s) skipped so far. {faces}."
     )
     return result.image, session, info
@@ -1430,6 +1433,7 @@ def main(argv: list[str] | None = None) -> None:
         blank = Image.new("RGB", (lm.spec.input_size,) * 2, (128, 128, 128))
         find_faces(blank, lm, whole_image=True)
         next(explain(lm, blank))  # first Grad-CAM pass: allocator and oneDNN kernels ready
+        cam_runner(lm)  # live mode's ONNX Runtime copy: exported in the background (cached on disk), see onnxcam
     demo = build_demo()
     demo.queue(max_size=max(1, args.queue_size), default_concurrency_limit=max(1, args.concurrency))
     demo.launch(

@@ -159,44 +159,61 @@ def naive_live_frame(pm: PixelModel, mtcnn: Any, frame: Image.Image) -> int:
     return n
 
 
+def _live_run(clip: list[Image.Image], lm: Any, frames: int, use_onnx: bool) -> dict[str, Any]:
+    """Frames per second of :func:`maskxai.live.process_frame` over ``frames`` frames of ``clip`` (after one
+    warm-up frame), faces found, the runtime that classified and the mean ms per stage."""
+    from .live import LiveSession, process_frame
+
+    session = LiveSession()
+    process_frame(clip[0], lm, session, use_onnx=use_onnx)  # warm-up
+    splits: dict[str, list[float]] = {}
+    found, runtimes = [], set()
+    t0 = time.perf_counter()
+    for k in range(frames):
+        r = process_frame(clip[k % len(clip)], lm, session, use_onnx=use_onnx)
+        found.append(len(r.labels))
+        runtimes.add(r.runtime)
+        for key, v in r.seconds.items():
+            splits.setdefault(key, []).append(v)
+    return {
+        "fps": frames / (time.perf_counter() - t0),
+        "faces_found": statistics.median(found),
+        "runtime": "+".join(sorted(runtimes)),
+        "ms": {k: 1000 * statistics.mean(v) for k, v in splits.items()},  # a mean: detection skips frames
+    }
+
+
 def live_bench(name: str, faces: tuple[int, ...] = (1, 4), frames: int = 16) -> dict[str, Any]:
     """Frames per second of live mode (:func:`maskxai.live.process_frame`: detection at 256 px on every second
-    frame, one batch, Grad-CAM per face, drawing) against :func:`naive_live_frame`, on frames made from the
-    examples; and where the time goes (mean ms per stage a frame). The server's transport (JPEG encoding,
-    websocket) is not in these figures."""
+    frame, one batch, Grad-CAM per face, drawing; the batch on ONNX Runtime where :mod:`maskxai.onnxcam` can run,
+    waited for before timing) against :func:`naive_live_frame`, on frames made from the examples; and where the
+    time goes (mean ms per stage a frame). ``torch_fps``: the same with the batch on PyTorch, in the same run.
+    The server's transport (JPEG encoding, websocket) is not in these figures."""
     from facenet_pytorch import MTCNN
 
     from .faces import detector_device
-    from .live import LiveSession, process_frame
+    from .onnxcam import cam_runner
 
     lm = get_model(name)
+    cam_runner(lm, wait=True)  # the export (or the cached file) before any timing
     npm = naive_model(name)
     mtcnn = MTCNN(keep_all=True, post_process=False, device=detector_device())  # where the app's runs
     out: dict[str, Any] = {}
     for n in faces:
         clip = live_frames(n)
-        session = LiveSession()
-        process_frame(clip[0], lm, session)  # warm-up
-        splits: dict[str, list[float]] = {}
-        found = []
-        t0 = time.perf_counter()
-        for k in range(frames):
-            r = process_frame(clip[k % len(clip)], lm, session)
-            found.append(len(r.labels))
-            for key, v in r.seconds.items():
-                splits.setdefault(key, []).append(v)
-        ours = frames / (time.perf_counter() - t0)
+        ours = _live_run(clip, lm, frames, use_onnx=True)
+        on_torch = _live_run(clip, lm, frames, use_onnx=False)
         naive_live_frame(npm, mtcnn, clip[0])  # warm-up
         t0 = time.perf_counter()
         naive_found = [naive_live_frame(npm, mtcnn, clip[k % len(clip)]) for k in range(frames)]
         naive = frames / (time.perf_counter() - t0)
         out[f"faces{n}"] = {
-            "fps": ours,
+            **ours,
             "naive_fps": naive,
-            "speedup": ours / naive,
-            "faces_found": statistics.median(found),
+            "speedup": ours["fps"] / naive,
             "naive_faces_found": statistics.median(naive_found),
-            "ms": {k: 1000 * statistics.mean(v) for k, v in splits.items()},  # a mean: detection skips frames
+            "torch_fps": on_torch["fps"],
+            "torch_ms": on_torch["ms"],
         }
     return out
 
@@ -346,13 +363,14 @@ def run(
     app: bool = True,
     live: bool = True,
     live_frames_n: int = 16,
+    panel: bool = True,
 ) -> dict[str, Any]:
     faces = bench_faces(n_faces)
     out: dict[str, Any] = {"device": device_name()}
     gemm = {"fp32": gemm_gflops(torch.float32)}
     if bf16:
         gemm["bf16"] = gemm_gflops(torch.bfloat16)
-    for name in models:
+    for name in models if panel else []:
         lm = get_model(name)
         npm = naive_model(name)
         res: dict[str, Any] = {"input_size": lm.spec.input_size, "trained": lm.trained}
@@ -408,10 +426,28 @@ def main(argv: list[str] | None = None) -> None:
         "--live", action=argparse.BooleanOptionalAction, default=True, help="time live mode against a naive loop"
     )
     p.add_argument("--live-frames", type=int, default=16, help="frames timed per live case")
+    p.add_argument(
+        "--panel",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="time the explanation panel (IG) against the naive one (--no-panel: live mode and/or the app only)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, runs on {device_name()}")
-    res = run(a.models, a.repeats, a.faces, a.steps, a.memory_steps, a.ref_steps, a.bf16, a.app, a.live, a.live_frames)
+    res = run(
+        a.models,
+        a.repeats,
+        a.faces,
+        a.steps,
+        a.memory_steps,
+        a.ref_steps,
+        a.bf16,
+        a.app,
+        a.live,
+        a.live_frames,
+        a.panel,
+    )
     for name, r in res.items():
         if name == "device":
             continue
@@ -420,8 +456,9 @@ def main(argv: list[str] | None = None) -> None:
                 for case, c in cases.items():
                     split = ", ".join(f"{k} {v:.0f}" for k, v in c["ms"].items())
                     print(
-                        f"live {model}, {case[5:]} face(s): {c['fps']:.1f} frames/s (naive loop {c['naive_fps']:.1f}, "
-                        f"{c['speedup']:.1f}x); ms a frame: {split}"
+                        f"live {model}, {case[5:]} face(s): {c['fps']:.1f} frames/s on {c['runtime']} (naive loop "
+                        f"{c['naive_fps']:.1f}, {c['speedup']:.1f}x; the batch on torch: {c['torch_fps']:.1f}); "
+                        f"ms a frame: {split}"
                     )
             continue
         if name == "app":

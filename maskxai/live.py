@@ -3,7 +3,8 @@
 Per frame: MTCNN at a reduced size (:data:`DETECT_SIDE`, boxes mapped back) on every :data:`DETECT_EVERY`-th
 frame, the last frame's boxes in between; then one batch of every face through the classifier that also gives
 each face's Grad-CAM at the model's default layer (:func:`~maskxai.explain.gradcam.grad_cam_batch`: after that
-layer come pooling and an affine map, so no backward pass is needed), then boxes, labels and the maps drawn on
+layer come pooling and an affine map, so no backward pass is needed; on the CPU that batch runs on ONNX Runtime
+once :mod:`maskxai.onnxcam` has exported the model, on PyTorch until then), then boxes, labels and the maps drawn on
 the frame. Labels are the mean of each face's last :data:`WINDOW` probabilities (faces are followed from frame to
 frame by box overlap), so a label does not flicker on one bad frame. :class:`LiveSession` holds that state for
 one visitor; :func:`process_frame` is pure apart from it."""
@@ -23,6 +24,7 @@ from .device import device
 from .explain.base import Explanation, PixelModel
 from .explain.gradcam import grad_cam_batch
 from .faces import DetectSettings, crop_box, crop_face, detect_faces
+from .onnxcam import cam_runner
 from .pipeline import classify
 from .preprocess import pixels
 from .registry import DISPLAY_NAMES
@@ -117,6 +119,8 @@ class FrameResult:
     image: np.ndarray
     labels: list[tuple[int, str, float]]
     seconds: dict[str, float]
+    runtime: str = "torch"
+    """What ran the classifier: ``"onnxruntime"`` or ``"torch"``."""
 
 
 def process_frame(
@@ -128,6 +132,7 @@ def process_frame(
     detect_every: int = DETECT_EVERY,
     with_cam: bool = True,
     opacity: float = 0.5,
+    use_onnx: bool = True,
 ) -> FrameResult:
     """Detect, classify and Grad-CAM every face of ``frame`` and draw the result (see the module's docstring)."""
     t0 = time.perf_counter()
@@ -142,11 +147,14 @@ def process_frame(
     t1 = time.perf_counter()
     crops = [crop_face(img, b) for b in boxes]
     cams: list[Explanation] = []
+    runtime = "torch"
     if crops and with_cam:  # classes and maps from one batch: about one forward pass
         batch = (
             torch.cat([pixels(c, lm.spec) for c in crops]).to(device()).contiguous(memory_format=torch.channels_last)
         )
-        p_t, cams = grad_cam_batch(PixelModel(lm.model, lm.spec), batch)
+        runner = cam_runner(lm) if use_onnx else None  # ONNX Runtime once its export is done, PyTorch till then
+        runtime = "onnxruntime" if runner is not None else "torch"
+        p_t, cams = grad_cam_batch(PixelModel(lm.model, lm.spec), batch, forward=runner)
         probs = p_t.float().cpu().numpy()
     else:
         probs = classify(lm, crops) if crops else np.zeros((0, len(lm.spec.labels)), dtype=np.float32)
@@ -184,11 +192,12 @@ def process_frame(
     draw.text((lw - tb[0], y + lw - tb[1]), status, fill=(255, 255, 255), font=font)
     t4 = time.perf_counter()
     seconds = {"detect": t1 - t0, "classify_cam": t2 - t1, "overlay": t3 - t2, "draw": t4 - t3, "total": t4 - t0}
-    return FrameResult(np.asarray(out), labels, seconds)
+    return FrameResult(np.asarray(out), labels, seconds, runtime)
 
 
 def to_record(r: FrameResult) -> dict[str, Any]:
     return {
         "faces": [{"face": i, "label": name, "probability": round(p, 4)} for i, name, p in r.labels],
         "seconds": {k: round(v, 4) for k, v in r.seconds.items()},
+        "runtime": r.runtime,
     }

@@ -7,6 +7,11 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ["HF_HUB_OFFLINE"] = "1"  # read at import by huggingface_hub: set before anything imports it
 os.environ.setdefault("MPLBACKEND", "Agg")
+# live mode's ONNX exports (maskxai.onnxcam) go next to the test cache, not into the user's ~/.cache
+os.environ.setdefault(
+    "MASKXAI_CACHE",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".pytest_cache", "maskxai"),
+)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

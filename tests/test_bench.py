@@ -42,6 +42,7 @@ def test_tiny_bench_runs_and_reports_every_key(capsys):
         live = res["live"]["inception_resnet_v1"][case]
         assert live["fps"] > 0 and live["naive_fps"] > 0 and live["speedup"] == live["fps"] / live["naive_fps"]
         assert set(live["ms"]) == {"detect", "classify_cam", "overlay", "draw", "total"}
+        assert live["runtime"] == "onnxruntime" and live["torch_fps"] > 0  # timed on both, waited for the export
     assert res["live"]["inception_resnet_v1"]["faces1"]["faces_found"] == 1
     assert res["live"]["inception_resnet_v1"]["faces4"]["faces_found"] == 4
 

@@ -73,6 +73,24 @@ def test_a_frame_gets_each_face_labelled_with_its_map(names, want):
     assert diff[100:].any() and not diff[-20:, :].any()
 
 
+def test_frames_on_onnx_runtime_match_pytorch():
+    """Once the shipped model is exported (maskxai.onnxcam), a frame's faces are classified on ONNX Runtime with
+    PyTorch's labels, probabilities and maps."""
+    from maskxai.onnxcam import cam_runner
+    from maskxai.pipeline import get_model
+
+    lm = get_model("inception_resnet_v1")
+    assert cam_runner(lm, wait=True) is not None
+    frame = np.asarray(_frame(["hopper_chin", "hopper_none"]))
+    fast = process_frame(frame, lm, LiveSession(), use_onnx=True)
+    slow = process_frame(frame, lm, LiveSession(), use_onnx=False)
+    assert (fast.runtime, slow.runtime) == ("onnxruntime", "torch")
+    assert [n for _, n, _ in fast.labels] == [n for _, n, _ in slow.labels]
+    np.testing.assert_allclose([p for *_, p in fast.labels], [p for *_, p in slow.labels], atol=1e-4)
+    diff = np.abs(fast.image[:400].astype(int) - slow.image[:400].astype(int))  # above the fps line
+    assert diff.max() <= 2 and diff.mean() < 0.01
+
+
 def test_faces_are_searched_for_every_other_frame_and_kept_in_between(monkeypatch):
     """With ``detect_every=2`` the detector runs on frames 1, 3, 5...; the frames in between classify the faces at
     the boxes of the frame before. A frame without a face is searched again at once."""

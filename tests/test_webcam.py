@@ -117,6 +117,8 @@ def test_live_view_streams_labelled_frames(page_url, tmp_path):
             live.get_by_text("Click to Access Webcam").click()
             live.get_by_label("capture photo").click()  # Gradio's record button in streaming mode
             live.get_by_text(re.compile(r"Mask worn incorrectly \d+%")).wait_for(timeout=120_000)
+            # the app exports the models for ONNX Runtime at start, in the background: the stream switches to it
+            live.get_by_text("classifier on ONNX Runtime").wait_for(timeout=180_000)
             page.wait_for_timeout(2500)  # a few seconds of streaming
             text = live.inner_text()
             page.screenshot(path=str(shots / "live.png"), full_page=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -109,6 +110,22 @@ def _layer_pass(pm: PixelModel, pixels: torch.Tensor, module: nn.Module) -> tupl
     return logits, kept["a"]
 
 
+def _hooked_forward(pm: PixelModel, module: nn.Module) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``pixels -> (logits, module's output)``, autograd off."""
+
+    def run(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        kept: dict[str, torch.Tensor] = {}
+        handle = module.register_forward_hook(lambda mod, inputs, output: kept.update(a=output))
+        try:
+            with torch.inference_mode():
+                logits = pm(pixels)
+        finally:
+            handle.remove()
+        return logits, kept["a"]
+
+    return run
+
+
 def linear_head_weights(pm: PixelModel, layer: str | None = None) -> torch.Tensor | None:
     """Each class's Grad-CAM channel weights times the number of positions, ``(classes, channels)``, when they are
     the same for every image; else ``None``.
@@ -137,7 +154,10 @@ def linear_head_weights(pm: PixelModel, layer: str | None = None) -> torch.Tenso
 
 
 def grad_cam_batch(
-    pm: PixelModel, pixels: torch.Tensor, layer: str | None = None
+    pm: PixelModel,
+    pixels: torch.Tensor,
+    layer: str | None = None,
+    forward: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> tuple[torch.Tensor, list[Explanation]]:
     """Each image's probabilities and the Grad-CAM of its predicted class, for a batch, at the cost of about one
     forward pass (for live video).
@@ -151,6 +171,8 @@ def grad_cam_batch(
         pm: The model in pixel space (parameters frozen).
         pixels: ``(N, 3, H, W)`` images in [0, 1].
         layer: Dotted path of the target layer; default the spec's first.
+        forward: Where no backward pass is needed, this gives ``(logits, the layer's output)`` for the batch
+            instead of ``pm`` (the same network on another runtime: :mod:`maskxai.onnxcam`).
 
     Returns:
         ``(probabilities (N, classes), one Explanation per image)``.
@@ -167,14 +189,7 @@ def grad_cam_batch(
     head = linear_head_weights(pm, name)
     t0 = time.perf_counter()
     if head is not None:
-        kept: dict[str, torch.Tensor] = {}
-        handle = module.register_forward_hook(lambda mod, inputs, output: kept.update(a=output))
-        try:
-            with torch.inference_mode():
-                logits = pm(pixels)
-        finally:
-            handle.remove()
-        acts = kept["a"]
+        logits, acts = (forward or _hooked_forward(pm, module))(pixels)
         k = logits.argmax(1)
         per_position = head.to(acts.device)[k] / (acts.shape[-2] * acts.shape[-1])  # (N, channels)
         grads = per_position[:, :, None, None].expand(acts.shape)
