@@ -878,7 +878,7 @@ LIVE_HELP = (
     "**Live**: press record on the webcam. Faces are searched for (at 256 px) on every second frame and keep "
     "their boxes on the frame between; every frame, every face is classified and its Grad-CAM drawn (Grad-CAM "
     "only, from the same batch: one forward pass for all faces, on ONNX Runtime on a CPU once the model is "
-    "exported, a few seconds after the app starts), with the frames per second. **Labels are "
+    "exported: the status line says which), with the frames per second. **Labels are "
     "averaged over "
     "each face's last 5 frames**, so they do not flicker on one bad frame; faces are followed by their boxes' "
     "overlap. Frames that arrive while one is being processed are skipped, so the picture never lags behind. "
@@ -1433,7 +1433,9 @@ def main(argv: list[str] | None = None) -> None:
         blank = Image.new("RGB", (lm.spec.input_size,) * 2, (128, 128, 128))
         find_faces(blank, lm, whole_image=True)
         next(explain(lm, blank))  # first Grad-CAM pass: allocator and oneDNN kernels ready
-        cam_runner(lm)  # live mode's ONNX Runtime copy: exported in the background (cached on disk), see onnxcam
+    # live mode's ONNX Runtime copy of the model selected on load: made in the background (a child process the
+    # first time, then read from the disk cache; see maskxai.onnxcam); the other model's on its first live frame
+    cam_runner(get_model(DEFAULT_MODEL))
     demo = build_demo()
     demo.queue(max_size=max(1, args.queue_size), default_concurrency_limit=max(1, args.concurrency))
     demo.launch(

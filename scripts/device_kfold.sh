@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One call on a lent GPU machine (the `device` tool): the InceptionResnetV1 recipe that never sees a held-out
-# Face Mask Detection photo, its 5-fold real-photo row, the weights to ship, and the GPU bench.
+# One call on a lent GPU machine (the `device` tool): a model's recipe that never sees a held-out Face Mask
+# Detection photo, its 5-fold real-photo row, the weights to ship, and the GPU bench. MODEL picks the model
+# (default inception_resnet_v1; MODEL=resnet50 for ResNet50's row, which it does not have yet).
 #
 #   1. base: from scratch on synthetic masks (photographed templates, maskxai.realmasks), Face Mask 12K and
 #      MaskedFace-Net, with no Face Mask Detection face drawn and no epoch chosen on it;
@@ -26,7 +27,8 @@ else
 fi
 PLACE="correct=0.08,none=0.08,below_nose=0.04,chin=0.02,nose_mouth=0.02,real_correct=0.25,real_none=0.25"
 PLACE="$PLACE,real_below_nose=0.12,real_chin=0.06,real_nose_mouth=0.04,real_hanging=0.04"
-COMMON=(--model inception_resnet_v1 --data "$DATA" --landmarks "$LM" --workers "$WORKERS" --batch-size "$BATCH"
+MODEL=${MODEL:-inception_resnet_v1}
+COMMON=(--model "$MODEL" --data "$DATA" --landmarks "$LM" --workers "$WORKERS" --batch-size "$BATCH"
         --placements "$PLACE" "${EXTRA[@]}")
 FT=(--epochs "$FT_E" --samples-per-epoch "$FT_N" --lr 0.0005 --warmup-steps 30
     --mix "synthetic=0.3,face-mask-12k=0.1,maskedface-net=0.25,face-mask-detection=0.35"
@@ -49,7 +51,7 @@ cp $R/final/best.safetensors "$OUT/final.safetensors" && (cd "$OUT" && split -b 
 fi
 
 echo "== kfold $(date +%T)"
-timeout $(left ${BENCH_SECONDS:-80}) $PY -m maskxai.kfold --model inception_resnet_v1 --folds 5 --out $R/kfold --base $R/base/best.safetensors \
+timeout $(left ${BENCH_SECONDS:-80}) $PY -m maskxai.kfold --model "$MODEL" --folds 5 --out $R/kfold --base $R/base/best.safetensors \
   -- "${COMMON[@]:2}" "${FT[@]}" > $R/kfold.log 2>&1; echo "kfold rc $?"; tail -8 $R/kfold.log
 [ -n "${ONLY_KFOLD:-}" ] && BENCH_RUNS=0
 [ "${BENCH_RUNS:-1}" = 1 ] && echo "== bench $(date +%T)" && timeout $(left 8) $PY -m maskxai.bench --models inception_resnet_v1 resnet50 --no-app $BENCH --json \
