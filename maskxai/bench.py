@@ -32,7 +32,7 @@ from .explain import PixelModel, integrated_gradients
 from .pipeline import explain, get_model
 from .preprocess import pixels
 from .registry import list_models
-from .weights import load_model
+from .weights import LoadedModel, load_model
 
 
 def bench_faces(n: int) -> list[Image.Image]:
@@ -159,7 +159,7 @@ def naive_live_frame(pm: PixelModel, mtcnn: Any, frame: Image.Image) -> int:
     return n
 
 
-def _live_run(clip: list[Image.Image], lm: Any, frames: int, use_onnx: bool) -> dict[str, Any]:
+def _live_run(clip: list[Image.Image], lm: LoadedModel, frames: int, use_onnx: bool) -> dict[str, Any]:
     """Frames per second of :func:`maskxai.live.process_frame` over ``frames`` frames of ``clip`` (after one
     warm-up frame), faces found, the runtime that classified and the mean ms per stage."""
     from .live import LiveSession, process_frame
