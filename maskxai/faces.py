@@ -82,7 +82,19 @@ MTCNN_MIN_FACE = 20
 def _mtcnn(min_face_size: int = MTCNN_MIN_FACE):  # type: ignore[no-untyped-def]
     from facenet_pytorch import MTCNN
 
-    return MTCNN(keep_all=True, min_face_size=min_face_size, post_process=False, device=detector_device())
+    mtcnn = MTCNN(keep_all=True, min_face_size=min_face_size, post_process=False, device=detector_device())
+    for net in (mtcnn.pnet, mtcnn.rnet, mtcnn.onet):  # same boxes; on the CPU detection takes ~0.7x the time
+        net.register_forward_pre_hook(_channels_last)
+    return mtcnn
+
+
+def _channels_last(module: object, args: tuple) -> tuple:  # type: ignore[type-arg]
+    """MTCNN's networks take their input channels-last: PyTorch's CPU max-pooling and convolutions are several
+    times faster on it than on the NCHW tensors facenet-pytorch makes (the 3x3 poolings of the R- and O-nets
+    dominated a detection). The outputs are the same up to float rounding."""
+    import torch
+
+    return (args[0].contiguous(memory_format=torch.channels_last), *args[1:])
 
 
 def detect_faces(img: Image.Image, settings: DetectSettings | None = None) -> list[Face]:

@@ -130,3 +130,23 @@ def test_evaluate_tight_cuts_the_box_alone_and_takes_it_whole(tmp_path):
     assert boxed.size == (78, 78) and (np.asarray(boxed) == 0).any()  # the app's crop: 30 % margin of context
     with pytest.raises(SystemExit):
         main(["--model", "resnet50", "--data", str(tmp_path), "--tight", "--detect-faces"])
+
+
+def test_channels_last_detector_finds_the_boxes_of_facenets_own(group):
+    """The app's MTCNN feeds its networks channels-last tensors (faster max-pooling); boxes, confidences and
+    landmarks must stay those of facenet-pytorch's MTCNN as shipped."""
+    import torch
+    from facenet_pytorch import MTCNN
+
+    from maskxai import faces as faces_mod
+
+    canvas, _ = group
+    small = canvas.resize((500, 210))
+    plain = MTCNN(keep_all=True, min_face_size=faces_mod.MTCNN_MIN_FACE, post_process=False, device="cpu")
+    assert faces_mod._mtcnn().pnet._forward_pre_hooks, "the channels-last hook is not installed"
+    with torch.inference_mode():
+        b0, p0, l0 = plain.detect(small, landmarks=True)
+        b1, p1, l1 = faces_mod._mtcnn().detect(small, landmarks=True)
+    assert b0 is not None and len(b0) == len(b1) == 3
+    for got, want, tol in ((b1, b0, 1e-3), (p1, p0, 1e-5), (l1, l0, 1e-3)):
+        np.testing.assert_allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float), atol=tol)
