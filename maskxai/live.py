@@ -28,7 +28,7 @@ from .onnxcam import cam_runner
 from .pipeline import classify
 from .preprocess import pixels
 from .registry import DISPLAY_NAMES
-from .render import CLASS_COLOURS, _font, overlay
+from .render import CLASS_COLOURS, _font, _font_bold, overlay
 from .weights import LoadedModel
 
 DETECT_SIDE = 256
@@ -42,6 +42,13 @@ MAX_AGE = 5
 DETECT_EVERY = 2
 """Faces are searched for on every this-many-th frame; in between, the faces of the last frame keep their boxes
 (a face moves little in a fraction of a second) and are classified again. Detection is a third of a frame's time."""
+
+
+def label_size(box: tuple[float, ...], frame_width: int) -> int:
+    """Font size of a face's label: a seventh of the face's width, at least 14 px and at most a 24th of the frame's
+    width, so that a face near the camera gets a label a class can read on a projector and small faces side by side
+    keep labels that do not cover each other."""
+    return int(min(max(14.0, (box[2] - box[0]) / 7), max(14.0, frame_width / 24)))
 
 
 def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
@@ -179,10 +186,13 @@ def process_frame(
         colour = CLASS_COLOURS.get(name, (255, 255, 255))
         draw.rectangle(box, outline=colour, width=lw)
         text = f"{t.ident} {DISPLAY_NAMES.get(name, name)} {100 * float(p[k]):.0f}%"
-        tb = draw.textbbox((0, 0), text, font=font)
-        x, y = box[0], max(0.0, box[1] - (tb[3] - tb[1]) - 2 * lw)
-        draw.rectangle((x, y, x + tb[2] - tb[0] + 2 * lw, y + tb[3] - tb[1] + 2 * lw), fill=colour)
-        draw.text((x + lw - tb[0], y + lw - tb[1]), text, fill=(255, 255, 255), font=font)
+        label_font = _font_bold(label_size(box, img.width))
+        tb = draw.textbbox((0, 0), text, font=label_font)
+        width = tb[2] - tb[0] + 2 * lw
+        x = max(0.0, min(box[0], out.width - width))  # the whole label inside the frame
+        y = max(0.0, box[1] - (tb[3] - tb[1]) - 2 * lw)
+        draw.rectangle((x, y, x + width, y + tb[3] - tb[1] + 2 * lw), fill=colour)
+        draw.text((x + lw - tb[0], y + lw - tb[1]), text, fill=(255, 255, 255), font=label_font)
         labels.append((t.ident, name, float(p[k])))
     fps = session.tick()
     status = f"{fps:.1f} frames/s · {len(boxes)} face(s) · labels averaged over the last {session.window} frames"

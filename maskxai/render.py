@@ -143,6 +143,7 @@ def faces_legend_html(tags: list[str], kinds: list[str]) -> str:
     return f'<div class="faces-legend">{"".join(chips)}</div>' if chips else ""
 
 
+@functools.lru_cache(maxsize=16)
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         from matplotlib import font_manager

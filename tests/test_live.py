@@ -177,3 +177,12 @@ def test_batched_grad_cam_skips_the_backward_pass_only_after_the_last_block(name
         _, cams = grad_cam_batch(pm, x, layer)
         for i, c in enumerate(cams):
             np.testing.assert_allclose(c.attribution, grad_cam(pm, x[i : i + 1], layer=layer).attribution, atol=1e-4)
+
+
+def test_label_size_follows_the_face_within_bounds():
+    from maskxai.live import label_size
+
+    assert label_size((0, 0, 75, 90), 640) == 14  # small faces side by side: the smallest size
+    assert label_size((0, 0, 175, 200), 640) == 25  # a face near the camera: a seventh of its width
+    assert label_size((0, 0, 600, 600), 640) == 26  # at most a 24th of the frame's width
+    assert label_size((0, 0, 600, 600), 200) == 14  # and never below 14 px
