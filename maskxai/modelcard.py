@@ -283,10 +283,11 @@ def xai_section(model: str, folder: Path | None = None) -> str:
 def kfold_section(model: str, folder: Path | None = None) -> str:
     """The card's k-fold section: the pooled row of ``<folder>/kfold_<model>.json`` (written by
     ``python -m maskxai.kfold``, folder default ``docs/``), per-fold recalls of worn incorrectly, and what the row
-    measures (the recipe's folds, not these weights); empty if there is none."""
+    measures (the recipe's folds, not these weights); where there is none, a section that says so and how to
+    make it."""
     path = (folder or Path(__file__).resolve().parent.parent / "docs") / f"kfold_{model}.json"
     if not path.exists():
-        return ""
+        return not_measured_kfold(model, path.name)
     res = json.loads(path.read_text(encoding="utf-8"))
     if "pooled" not in res:
         return ""
@@ -304,6 +305,19 @@ README, "Real photos, 5-fold"): these weights saw 70 % of the photos and cannot 
 {results_table([row])}
 
 Worn incorrectly, by fold: {folds}.
+"""
+
+
+def not_measured_kfold(model: str, record: str) -> str:
+    """The k-fold section of a model without a k-fold record: what is missing, why, and the command."""
+    return f"""## Real photos, k-fold: not measured yet
+
+This model has no row scored on all of Face Mask Detection: these weights saw 70 % of its photos, and the recipe
+that scores every photo once with a model that never saw it (a base that never saw the set, then one fine-tune per
+fold: `python -m maskxai.kfold --base`) needs a GPU: `MODEL={model} bash scripts/device_kfold.sh`, one call on a
+lent GPU, writes the record this section is made from (`docs/{record}`). On 2 CPU cores it would take many hours
+(README, "Real photos, 5-fold"). Until then its real photos with a mask worn incorrectly are the 19 of the test
+split above: read that recall with its interval.
 """
 
 

@@ -169,11 +169,13 @@ def test_tiny_kfold_from_a_clean_base(tmp_path, tiny_spec, capsys):
 
     runs = runs_of(read_metadata(tmp_path / "kf" / "fold0" / "best.safetensors"))
     assert [r["config"]["holdout"] for r in runs] == ["", "0/3"]  # the base's run, then the fold's fine-tune
-    # the model card renders the pooled row from the record kfold wrote (none: no section)
+    # the model card renders the pooled row from the record kfold wrote (none: a section that says it is missing)
     from maskxai.metrics import format_interval
     from maskxai.modelcard import kfold_section
 
-    assert kfold_section("tiny_test_cnn", tmp_path) == ""
+    missing = kfold_section("tiny_test_cnn", tmp_path)  # no record: the card says so and how to make it
+    assert missing.startswith("## Real photos, k-fold: not measured yet")
+    assert "MODEL=tiny_test_cnn bash scripts/device_kfold.sh" in missing and "kfold_tiny_test_cnn.json" in missing
     (tmp_path / "kfold_tiny_test_cnn.json").write_text((tmp_path / "kf" / "kfold.json").read_text())
     text = kfold_section("tiny_test_cnn", tmp_path)
     acc = format_interval(res["pooled"]["intervals"]["accuracy"])
