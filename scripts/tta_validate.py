@@ -32,11 +32,18 @@ class Averaged(nn.Module):
         self.model, self.views = model, views
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.model(view(x, v)).float().softmax(1) for v in self.views]).mean(0).log()
+
+
+def view(x: torch.Tensor, name: str) -> torch.Tensor:
+    """One view of a batch: ``face`` (as is), ``mirror`` (left-right) or ``zoom`` (the centre 90 %, resized back)."""
+    if name == "mirror":
+        return x.flip(3)
+    if name == "zoom":
         side = x.shape[2]
         cut, off = round(side * 0.9), (side - round(side * 0.9)) // 2
-        zoom = F.interpolate(x[:, :, off : off + cut, off : off + cut], size=(side, side), mode="bilinear")
-        views = {"face": x, "mirror": x.flip(3), "zoom": zoom}
-        return torch.stack([self.model(views[v]).float().softmax(1) for v in self.views]).mean(0).log()
+        return F.interpolate(x[:, :, off : off + cut, off : off + cut], size=(side, side), mode="bilinear")
+    return x
 
 
 def main(models: list[str]) -> None:
