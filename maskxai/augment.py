@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
@@ -63,6 +64,26 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
         buf.seek(0)
         img = Image.open(buf).convert("RGB")
     return img
+
+
+VIDEO_SIDES = (48, 80)  # the range of face sizes a training draw is shrunk to by ``--video`` (both included)
+
+
+def video_frame(img: Image.Image, side: int = 64) -> Image.Image:
+    """The face as a low-resolution grayscale video frame shows it: one channel, ``side`` x ``side`` px, as RGB.
+
+    The app and the evaluation scale it back up to the model's input size, as they do any small face. The
+    default matches the unseen video frames the team tests on (grayscale, 64 px).
+    """
+    if side < 8:
+        raise ValueError(f"video_frame: side must be at least 8 px, got {side}")
+    return img.convert("L").resize((side, side), Image.Resampling.BILINEAR).convert("RGB")
+
+
+# Ways to see a face as other cameras show it, by name: ``--val-views`` of training, ``--view`` of the evaluation.
+VIEWS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "video": video_frame,  # grayscale, 64 px: as the unseen video frames are
+}
 
 
 def reframe(img: Image.Image, rng: np.random.Generator) -> Image.Image:

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from tqdm import tqdm
 
+from .augment import VIEWS
 from .data import Sample, load_dataset
 from .faces import DetectSettings, crop_face, detect_faces, tight_face, whole_face
 from .metrics import Interval, interval, summarize
@@ -110,6 +111,7 @@ def predict(
     progress: bool = True,
     keep_mistakes: bool = False,
     tight: bool = False,
+    view: str = "",
 ) -> Predictions:
     """Class probabilities of ``lm`` for ``samples``, through the app's preprocessing.
 
@@ -121,6 +123,8 @@ def predict(
         progress: Show a progress bar on stderr.
         keep_mistakes: Keep a thumbnail of each misclassified face (for :func:`write_errors`).
         tight: Cut each annotated box alone (no margin) and take it whole (:func:`maskxai.faces.tight_face`).
+        view: See each face as another camera shows it, e.g. ``"video"`` (:data:`maskxai.augment.VIEWS`);
+            ``""``: as it is.
 
     Returns:
         The probabilities, whether each face was found (always with ``detect`` off) and the mistakes.
@@ -133,6 +137,7 @@ def predict(
             crops = []
             for s in chunk:
                 face, ok = face_for(s, detect, settings, tight)
+                face = VIEWS[view](face) if view else face
                 found.append(ok)
                 crops.append(face)
             pr = classify(lm, crops)
@@ -394,6 +399,12 @@ def main(argv: list[str] | None = None) -> None:
     crop.add_argument(
         "--tight", action="store_true", help="annotated boxes: cut each box alone (no margin) and take it whole"
     )
+    p.add_argument(
+        "--view",
+        choices=sorted(VIEWS),
+        default="",
+        help="see every face as another camera shows it: video = grayscale at 64 px, as small video frames",
+    )
     p.add_argument("--plot", type=Path, default=None, help="write the confusion matrix as a PNG here")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument(
@@ -407,9 +418,10 @@ def main(argv: list[str] | None = None) -> None:
     if a.errors is not None and (why := writable_dir(a.errors)):
         p.exit(2, f"error: --errors {a.errors} cannot be written ({why}); pass a folder you can write to\n")
     samples, lm = load_data_and_model(p, a)
-    preds = predict(lm, samples, detect=a.detect_faces, keep_mistakes=a.errors is not None, tight=a.tight)
+    preds = predict(lm, samples, detect=a.detect_faces, keep_mistakes=a.errors is not None, tight=a.tight, view=a.view)
     res = metrics_of(samples, preds)
     how = " (detected faces)" if a.detect_faces else " (tight crops taken whole)" if a.tight else ""
+    how += f" (seen as: {a.view})" if a.view else ""
     print(f"{a.model} on {a.data}{' split ' + a.split if a.split else ''}{how}")
     print(table(res))
     if a.plot:

@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--alphas", default="0.3,0.5,0.7", help="mixes tried, share of --after (default 0.3,0.5,0.7)")
     p.add_argument("--select", default="", help="val metrics to maximise, as in train --select (default: all)")
     p.add_argument("--out", type=Path, help="write the chosen average here (default: only report)")
+    p.add_argument("--val-views", default="", help="also score every val set seen so, as in train --val-views")
     p.add_argument("--data", default=defaults.data)
     p.add_argument("--landmarks", default=defaults.landmarks)
     p.add_argument("--json", action="store_true", help="end with the step's record as one JSON object")
@@ -121,7 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         average_states(before, after, alphas[0])
     except ValueError as exc:
         p.error(str(exc))
-    val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val")
+    try:
+        val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val", views=a.val_views)
+    except ValueError as exc:
+        p.error(str(exc))
     try:  # a --select naming no val set fails now, not after the first mix's validation
         selection_score({n: {"accuracy": 0.0, "macro_recall": 0.0} for n in val}, a.select)
     except ValueError as exc:

@@ -35,7 +35,7 @@ from .distill import DistillLoss, Teacher, load_teacher
 from .metrics import format_interval, interval, summarize
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec, get_spec, list_models
-from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources
+from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources, with_views
 from .weights import REPO_ROOT, load_model, load_state, save_weights
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ class TrainConfig:
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
     tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
     reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
+    video: float = 0.0  # share of draws seen as a grayscale video frame of 48-80 px (augment.video_frame)
+    val_views: str = ""  # also score every val set seen so, as "<set>@<view>" (augment.VIEWS), e.g. "video"
     holdout: str = ""  # "FOLD/K": Face Mask Detection photos of that fold left out, the next fold as val (kfold)
 
 
@@ -314,8 +316,8 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
-    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe_share=cfg.reframe)
-    val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout)
+    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe_share=cfg.reframe, video_share=cfg.video)
+    val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout, views=cfg.val_views)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
     return ds, val
 
@@ -558,6 +560,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
     )
     args = vars(p.parse_args(argv))
     instead = Instead(args.pop("export_last"), args.pop("validate"))
+    for share in ("reframe", "video"):
+        if not 0.0 <= args[share] <= 1.0:
+            p.error(f"--{share} {args[share]}: give a share of the draws between 0 and 1, e.g. 0.3")
+    try:  # a view that does not exist fails now, not after the first epoch
+        with_views({}, args["val_views"])
+    except ValueError as exc:
+        p.error(str(exc))
     return TrainConfig(**args), instead
 
 
@@ -585,7 +594,7 @@ def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any
     Wilson interval) and each file's selection score under ``cfg.select``. Returns one row per file."""
     spec = get_spec(cfg.model)
     models = [load_model(cfg.model, w) for w in weights]  # a bad file fails here, before the val sets are built
-    val = fixed_eval_set(Path(cfg.data), Path(cfg.landmarks), "val", holdout=cfg.holdout)
+    val = fixed_eval_set(Path(cfg.data), Path(cfg.landmarks), "val", holdout=cfg.holdout, views=cfg.val_views)
     out: list[dict[str, Any]] = []
     for w, lm in zip(weights, models):
         res = validate(lm.model, spec, val)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import augment, reframe
+from .augment import VIDEO_SIDES, VIEWS, augment, reframe, video_frame
 from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
 from .faces import crop_face, tight_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
@@ -116,10 +116,12 @@ class Mixture(torch.utils.data.Dataset):
         seed: int = 0,
         train: bool = True,
         reframe_share: float = 0.0,
+        video_share: float = 0.0,
     ):
-        """``reframe_share``: share of training draws framed like a tight face crop taken whole (:func:`reframe`)."""
+        """``reframe_share``: share of training draws framed like a tight face crop taken whole (:func:`reframe`);
+        ``video_share``: share of draws seen as a grayscale video frame of 48-80 px (:func:`video_frame`)."""
         self.sources = [s for s in sources if s.items]
-        self.reframe_share = reframe_share
+        self.reframe_share, self.video_share = reframe_share, video_share
         w = np.array([s.weight for s in self.sources], dtype=np.float64)
         self.p = w / w.sum()
         self.spec, self.length, self.seed, self.train = spec, length, seed, train
@@ -154,6 +156,8 @@ class Mixture(torch.utils.data.Dataset):
         if self.train and self.reframe_share and rng.random() < self.reframe_share:
             img = reframe(img, rng)
         img = augment(img, rng, self.spec.input_size) if self.train else img
+        if self.train and self.video_share and rng.random() < self.video_share:
+            img = video_frame(img, int(rng.integers(VIDEO_SIDES[0], VIDEO_SIDES[1] + 1)))
         return to_input(img, self.spec)[0], LABELS.index(label)
 
 
@@ -207,11 +211,33 @@ def _placeable(landmarks: list[list[float]] | None) -> bool:
     return True
 
 
+def with_views(val: dict[str, list[tuple[Image.Image, int]]], views: str) -> dict[str, list[tuple[Image.Image, int]]]:
+    """``val`` and, for each view named in ``views`` (comma-separated), every set seen so as
+    ``<name>@<view>`` (:data:`maskxai.augment.VIEWS`).
+
+    Raises:
+        ValueError: If ``views`` names a view that does not exist (the message lists those there are).
+    """
+    names = [v.strip() for v in views.split(",") if v.strip()]
+    for v in names:
+        if v not in VIEWS:
+            raise ValueError(f"--val-views: no view {v!r}; there are: {', '.join(VIEWS)}")
+    out = dict(val)
+    for v in names:
+        out.update({f"{name}@{v}": [(VIEWS[v](img), t) for img, t in items] for name, items in val.items()})
+    return out
+
+
 def fixed_eval_set(
-    data_root: Path, landmarks_file: Path, split: str = "val", n_synth: int = 300, holdout: str = ""
+    data_root: Path,
+    landmarks_file: Path,
+    split: str = "val",
+    n_synth: int = 300,
+    holdout: str = "",
+    views: str = "",
 ) -> dict[str, list[tuple[Image.Image, int]]]:
     """Validation images per source, decoded once (synthetic ones rendered with fixed seeds; ``holdout``: see
-    :func:`standard_sources`)."""
+    :func:`standard_sources`; ``views``: see :func:`with_views`)."""
     out: dict[str, list[tuple[Image.Image, int]]] = {}
     for src in standard_sources(data_root, landmarks_file, split, holdout):
         items: list[tuple[Image.Image, int]] = []
@@ -235,4 +261,4 @@ def fixed_eval_set(
         out[src.name] = items
         if src.name == "face-mask-detection":  # the same faces as tight crops taken whole
             out["face-mask-detection-tight"] = [(load_tight(s), s.target) for s in src.items]
-    return out
+    return with_views(out, views)

@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 from PIL import Image
 
-from maskxai.augment import reframe
+from maskxai.augment import reframe, video_frame
 
 
 def test_reframe_gives_a_padded_square_that_keeps_a_mask_on_the_chin():
@@ -17,3 +18,16 @@ def test_reframe_gives_a_padded_square_that_keeps_a_mask_on_the_chin():
         assert red.sum() >= 8 * 30  # the chin mask is still in the picture, at least half of it
     assert len(sizes) > 20  # framings vary
     assert max(sizes) <= 200 and min(sizes) >= 164  # the window keeps 82-100 % of the height
+
+
+def test_video_frame_is_a_small_grayscale_face():
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 255, (220, 200, 3), dtype=np.uint8))
+    out = video_frame(img)
+    a = np.asarray(out)
+    assert out.mode == "RGB" and out.size == (64, 64)  # the unseen video frames' size
+    assert (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all()  # one channel
+    assert a.std() > 5  # a picture, not a flat grey
+    assert video_frame(img, 48).size == (48, 48)
+    with pytest.raises(ValueError, match="at least 8 px"):
+        video_frame(img, 4)

@@ -60,6 +60,44 @@ def test_mixture_is_deterministic_per_epoch(tmp_path, tiny_spec):
     assert not torch.equal(a[0], ds[0][0])
 
 
+def test_video_share_turns_that_share_of_draws_into_grayscale_frames(tmp_path, tiny_spec):
+    items = _faces(tmp_path, 4)  # coloured faces: a colour draw has unequal channels
+    src = [Source("s", items, 1.0)]
+    frames = Mixture(src, tiny_spec, 16, seed=1, video_share=1.0)
+    colour = Mixture(src, tiny_spec, 16, seed=1)
+
+    def gray(x: torch.Tensor) -> bool:  # tiny_spec normalises every channel alike
+        return bool(torch.allclose(x[0], x[1]) and torch.allclose(x[1], x[2]))
+
+    assert all(gray(frames[i][0]) for i in range(16))
+    assert sum(gray(colour[i][0]) for i in range(16)) < 8  # augment's own grayscale: a fifth of the draws
+    half = Mixture(src, tiny_spec, 60, seed=1, video_share=0.5)
+    assert 20 <= sum(gray(half[i][0]) for i in range(60)) <= 50  # 0.5 + 0.5 x 0.2 expected: 36
+
+
+def test_val_views_add_each_set_seen_as_a_video_frame():
+    from maskxai.trainset import with_views
+
+    val = {"a": [(Image.new("RGB", (100, 100), (200, 30, 30)), 1)], "b": [(Image.new("RGB", (90, 90)), 2)]}
+    out = with_views(val, "video")
+    assert list(out) == ["a", "b", "a@video", "b@video"]
+    img, target = out["a@video"][0]
+    assert target == 1 and img.size == (64, 64) and len(set(img.getpixel((5, 5)))) == 1
+    assert out["a"] is val["a"] and with_views(val, "") == val
+    with pytest.raises(ValueError, match="no view 'tv'; there are: video"):
+        with_views(val, "video,tv")
+
+
+def test_train_cli_rejects_an_unknown_view_or_a_share_outside_0_1(capsys):
+    from maskxai.train import parse_args
+
+    assert parse_args(["--video", "0.3", "--val-views", "video"])[0].video == 0.3
+    for argv, msg in ((["--val-views", "tv"], "there are: video"), (["--video", "2"], "between 0 and 1")):
+        with pytest.raises(SystemExit):
+            parse_args(argv)
+        assert msg in capsys.readouterr().err
+
+
 def test_evaluate_cli_json_on_a_generated_dataset(tmp_path, untrained):
     from maskxai.masks import render_mask
 
@@ -216,6 +254,28 @@ def test_errors_writes_sheets_and_csv_of_the_mistakes_only(tmp_path, tiny_spec, 
     assert [p.name for p in files] == [f"errors_{i:03d}.png" for i in range(1, sheets + 1)] + ["errors.csv"]
     with (out / "errors.csv").open() as f:
         assert [r["sheet"] for r in csv.DictReader(f)][-1] == f"errors_{sheets:03d}.png"
+
+
+def test_evaluate_view_video_classifies_each_face_as_a_grayscale_frame(tmp_path, tiny_spec, capsys):
+    from maskxai.data import load_folder
+    from maskxai.evaluate import main, predict
+    from maskxai.weights import load_model
+
+    data, weights = _label_folders(tmp_path), _tiny_weights(tmp_path, tiny_spec)
+    lm = load_model(tiny_spec.name, weights)
+    samples = load_folder(data)
+    as_is = predict(lm, samples, keep_mistakes=True, progress=False)
+    seen = predict(lm, samples, keep_mistakes=True, progress=False, view="video")
+    assert not np.allclose(as_is.probs, seen.probs)  # the model saw other pictures
+    for m in seen.mistakes:  # what it saw: one channel
+        a = np.asarray(m.thumb)
+        assert (a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all()
+    main(["--model", tiny_spec.name, "--data", str(data), "--weights", str(weights), "--view", "video", "--json"])
+    out = capsys.readouterr().out
+    assert "(seen as: video)" in out and json.loads(out.strip().splitlines()[-1])["n"] == 9
+    with pytest.raises(SystemExit):
+        main(["--model", tiny_spec.name, "--data", str(data), "--view", "tv"])
+    assert "invalid choice: 'tv'" in capsys.readouterr().err
 
 
 def test_errors_dir_that_cannot_be_written_is_a_clear_error(tmp_path, tiny_spec, capsys):
