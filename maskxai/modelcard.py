@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +26,37 @@ from .trainset import SOURCE_WEIGHTS
 from .weights import REPO_ROOT, checkpoints_dir, load_model, read_metadata
 
 DATA = REPO_ROOT.parent / "shared" / "data"
-# (title, folder, split, min box size, crop: "box" (+30 % margin, like the app), "detect" (the app's detector)
-# or "tight" (the box alone, taken whole, like face crops from another tool), the card shows its mistakes)
+
+
+@dataclass(frozen=True)
+class EvalRow:
+    """One row of a card's results table: a dataset split scored by ``python -m maskxai.evaluate``."""
+
+    title: str
+    folder: str  # under the data folder
+    split: str | None
+    min_size: float = 0  # skip boxes smaller than this (VOC)
+    crop: str = "box"  # "box" (+30 % margin, like the app), "detect" (the app's detector) or "tight" (the box alone)
+    sheet: bool = False  # the card shows this row's mistakes
+    view: str = ""  # see each face as another camera shows it (maskxai.augment.VIEWS), e.g. "video"
+
+
+FMD16 = "Face Mask Detection, held-out images, boxes >= 16 px"
 EVALS = [
-    ("MaskedFace-Net test (by identity)", "maskedface-net", "test", 0, "box", False),
-    ("Face Mask Detection, held-out images, boxes >= 16 px", "face-mask-detection", "test", 16, "box", True),
-    ("same, faces found by the app's detector", "face-mask-detection", "test", 16, "detect", False),
-    (
+    EvalRow("MaskedFace-Net test (by identity)", "maskedface-net", "test"),
+    EvalRow(FMD16, "face-mask-detection", "test", 16, sheet=True),
+    EvalRow("same, faces found by the app's detector", "face-mask-detection", "test", 16, "detect"),
+    EvalRow(
         "same, each box cut alone and taken whole (face crops from other tools)",
         "face-mask-detection",
         "test",
         16,
         "tight",
-        False,
     ),
-    ("Face Mask Detection, held-out images, boxes >= 40 px", "face-mask-detection", "test", 40, "box", False),
-    ("Face Mask 12K val (real masked / CelebA unmasked)", "face-mask-12k", "val", 0, "box", False),
+    EvalRow("Face Mask Detection, held-out images, boxes >= 40 px", "face-mask-detection", "test", 40),
+    EvalRow("Face Mask 12K val (real masked / CelebA unmasked)", "face-mask-12k", "val"),
+    EvalRow("MaskedFace-Net test, seen as video frames (grayscale, 64 px)", "maskedface-net", "test", view="video"),
+    EvalRow(f"{FMD16}, seen as video frames (grayscale, 64 px)", "face-mask-detection", "test", 16, view="video"),
 ]
 SHEET_FACES = 48  # mistakes shown on the card's contact sheet, most confident first
 
@@ -58,18 +74,19 @@ def run_evals(model: str, weights: Path, data: Path = DATA, errors_png: Path | N
     """
     lm = load_model(model, weights)
     rows = []
-    for title, folder, split, min_size, crop, sheet in EVALS:
-        samples = load_dataset(data / folder, split=split, min_size=min_size)
-        detect, tight = crop == "detect", crop == "tight"
-        preds = predict(lm, samples, detect=detect, keep_mistakes=sheet and errors_png is not None, tight=tight)
+    for ev in EVALS:
+        samples = load_dataset(data / ev.folder, split=ev.split, min_size=ev.min_size)
+        detect, tight, sheet = ev.crop == "detect", ev.crop == "tight", ev.sheet and errors_png is not None
+        preds = predict(lm, samples, detect=detect, keep_mistakes=sheet, tight=tight, view=ev.view)
         res = metrics_of(samples, preds)
         args = (
-            f"--model {model} --data ../shared/data/{folder} --split {split}"
-            + (f" --min-size {min_size}" if min_size else "")
+            f"--model {model} --data ../shared/data/{ev.folder} --split {ev.split}"
+            + (f" --min-size {ev.min_size:g}" if ev.min_size else "")
             + (" --detect-faces" if detect else "")
             + (" --tight" if tight else "")
+            + (f" --view {ev.view}" if ev.view else "")
         )
-        row = {"title": title, "command": f"python -m maskxai.evaluate {args} --json", **res}
+        row = {"title": ev.title, "command": f"python -m maskxai.evaluate {args} --json", **res}
         if sheet and errors_png is not None:
             shown = sorted_mistakes(preds.mistakes)[:SHEET_FACES]
             errors_png.unlink(missing_ok=True)

@@ -295,7 +295,7 @@ def test_model_card_shows_intervals_and_the_error_sheet(tmp_path, tiny_spec, mon
 
     _label_folders(tmp_path)  # tmp_path/data, the one row of EVALS below
     weights = _tiny_weights(tmp_path, tiny_spec)
-    monkeypatch.setattr(mc, "EVALS", [("tiny folders", "data", None, 0, "box", True)])
+    monkeypatch.setattr(mc, "EVALS", [mc.EvalRow("tiny folders", "data", None, sheet=True)])
     out = tmp_path / "card"
     mc.main(["--model", tiny_spec.name, "--weights", str(weights), "--out", str(out), "--data", str(tmp_path)])
     text = (out / f"{tiny_spec.name}.md").read_text()
