@@ -16,6 +16,8 @@ with the true label, the predicted one and its probability) and
 (for VOC boxes: the detected face that overlaps the annotated box most).
 ``--tight`` cuts each annotated box alone (no margin) and takes it whole, as a
 folder of face crops made by another tool would reach this command.
+``--view video`` sees every face as a grayscale 64 px video frame
+(``maskxai.augment.VIEWS``).
 Without it, an image with no box is taken whole as one face, like the app's
 "treat the whole image as one face": a non-square image is padded to a square
 (edge pixels repeated), never cut, so a tall face crop keeps its chin.
