@@ -145,6 +145,15 @@ def load_image(
 _RESIZABLE = ("RGB", "RGBA", "L", "LA", "RGBX", "La", "RGBa")
 
 
+def is_grayscale(img: Image.Image, tolerance: float = 2.0) -> bool:
+    """True if ``img`` has no colour: its channels differ by less than ``tolerance`` (of 255) on average.
+
+    A black-and-white photo saved as RGB (or as JPEG, whose chroma adds a little noise) counts as grayscale.
+    """
+    a = np.asarray(img.convert("RGB"), dtype=np.int16)
+    return float(np.abs(a[..., 0] - a[..., 1]).mean() + np.abs(a[..., 1] - a[..., 2]).mean()) < tolerance
+
+
 def _from_array(arr: np.ndarray, max_megapixels: float) -> Image.Image:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[:, :, 0]

@@ -78,6 +78,14 @@ def test_no_face_says_so_and_offers_whole_image(tmp_path):
     assert set(final[1]) == {"Mask worn correctly", "Mask worn incorrectly", "No mask"}
     assert all(isinstance(final[i], Image.Image) for i in (0, 2, 3, 4, 5))
     assert len(whole) == 2 and whole[0][4] is None  # Grad-CAM and gradients first, IG after
+    assert "grayscale" not in final[7]  # a coloured photo: no note
+
+
+def test_a_grayscale_face_gets_a_note_on_colour(tmp_path):
+    p = tmp_path / "gray.jpg"
+    Image.new("RGB", (120, 120), (110, 110, 110)).save(p)  # a JPEG of a grey image: channels almost equal
+    status = _run(image=str(p), whole_image=True)[-1][7]
+    assert app.GRAYSCALE_NOTE in status
 
 
 def test_untrained_models_say_so(monkeypatch, tmp_path):

@@ -190,3 +190,17 @@ def test_exif_orientation_survives_the_early_shrink(tmp_path):
     assert up.size == (1024, 2048)
     r, g, b = up.getpixel((512, 100))  # left half rotated clockwise becomes the top half
     assert r > 200 and g < 60
+
+
+def test_is_grayscale_tells_a_black_and_white_photo_from_a_colour_one(tmp_path):
+    from maskxai.images import is_grayscale
+
+    rng = np.random.default_rng(0)
+    colour = Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    assert not is_grayscale(colour)
+    gray = colour.convert("L")
+    assert is_grayscale(gray) and is_grayscale(gray.convert("RGB"))
+    gray.convert("RGB").save(tmp_path / "g.jpg", quality=70)  # JPEG's chroma: a little noise, still grayscale
+    assert is_grayscale(Image.open(tmp_path / "g.jpg"))
+    tinted = np.asarray(gray.convert("RGB")).astype(np.int16) + np.array([12, 0, -12])  # sepia-like: colour
+    assert not is_grayscale(Image.fromarray(np.clip(tinted, 0, 255).astype(np.uint8)))
