@@ -180,8 +180,8 @@ def model_status(name: str) -> str:
 
 GRAYSCALE_NOTE = (
     "This face is in **grayscale**. Both models miss more masks worn incorrectly without colour (measured on "
-    "validation: a mask pulled below the nose no longer stands out from the skin by its colour), so read this "
-    "prediction with care (README, *Video frames*)."
+    "validation: many masks pulled below the nose are called worn correctly), so read this prediction with care "
+    "(README, *Video frames*)."
 )
 
 
