@@ -80,9 +80,18 @@ def video_frame(img: Image.Image, side: int = 64) -> Image.Image:
     return img.convert("L").resize((side, side), Image.Resampling.BILINEAR).convert("RGB")
 
 
+def random_video_frame(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """:func:`video_frame` at a side drawn from :data:`VIDEO_SIDES` (training draws: faces of several sizes)."""
+    return video_frame(img, int(rng.integers(VIDEO_SIDES[0], VIDEO_SIDES[1] + 1)))
+
+
 # Ways to see a face as other cameras show it, by name: ``--val-views`` of training, ``--view`` of the evaluation.
 VIEWS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "video": video_frame,  # grayscale, 64 px: as the unseen video frames are
+}
+# The same views as training draws them (random where the fixed view is not), by the same names.
+TRAIN_VIEWS: dict[str, Callable[[Image.Image, np.random.Generator], Image.Image]] = {
+    "video": random_video_frame,
 }
 
 

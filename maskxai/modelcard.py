@@ -180,6 +180,9 @@ def training_runs(meta: dict[str, Any]) -> str:
         if "average" in run:
             lines.append(f"- Step {k}, {_averaged(run['average'], k)}")
             continue
+        if "viewdistill" in run:
+            lines.append(f"- Run {k}, {_view_distilled(run['viewdistill'], k)}")
+            continue
         cfg = run["config"]
         minutes = run.get("minutes")
         start = "from scratch" if not cfg.get("init") else f"from run {k - 1}'s kept weights (`--init`)"
@@ -247,6 +250,23 @@ def _averaged(step: dict[str, Any], k: int) -> str:
         f"tensor (WiSE-FT: run {a} continued from run {b}, so the two lie in one basin). The mix was chosen on "
         f"the validation sets by the rule that keeps an epoch (selection score of each mix: {scores}). No test "
         f"set was used. `--after` is run {a}'s `best.safetensors` (its `--out`); only the average is shipped."
+    )
+
+
+def _view_distilled(step: dict[str, Any], k: int) -> str:
+    """A cross-view distillation run (:mod:`maskxai.viewdistill`) in words, with its command."""
+    from .viewdistill import command_of as viewdistill_command
+
+    cfg = step["config"]
+    return (
+        f"step {k - 1}'s weights taught to read {cfg['view']} draws by themselves (`{viewdistill_command(cfg)}`, "
+        f"`--teacher` being step {k - 1}'s weights): the frozen teacher sees each augmented draw as it is, the "
+        f"student the same draw as a {cfg['view']} frame, and matches the teacher's probabilities (temperature "
+        f"{cfg['temperature']}) and pooled features, plus {cfg['label_weight']} x cross-entropy on the labels; "
+        f"{cfg['plain']} draws a batch are also shown unchanged and matched ({cfg['plain_weight']} x). "
+        f"{cfg['steps']} steps of {cfg['batch_size']} draws, AdamW (lr {cfg['lr']}, weight decay "
+        f"{cfg['weight_decay']}), {cfg['warmup_steps']} warm-up steps then cosine, BatchNorm statistics frozen, "
+        f"fp32. Mixture: {_mixture(cfg)} ({step['minutes']:.0f} min, on {step.get('device', '2 CPU cores')})."
     )
 
 

@@ -70,6 +70,8 @@ class ModelSpec:
         recipe: How to train it (:class:`TrainRecipe`).
         head: Dotted path of the final ``nn.Linear`` (its bias carries the class offsets of
             :mod:`maskxai.calibrate`).
+        pool: Dotted path of the module whose output is the pooled features the head reads (matched by
+            :mod:`maskxai.viewdistill`).
     """
 
     name: str
@@ -87,6 +89,7 @@ class ModelSpec:
     notes: dict[str, str] = field(default_factory=dict)
     recipe: TrainRecipe = field(default_factory=TrainRecipe)
     head: str = "fc"
+    pool: str = "avgpool"
 
     def build(self) -> nn.Module:
         """Return the untrained architecture with a ``len(labels)``-way head, in eval mode."""
@@ -212,6 +215,7 @@ register(
         cam_layers=("block8", "mixed_6a", "repeat_2", "repeat_1"),
         weights_file="inception_resnet_v1.safetensors",
         head="logits",
+        pool="avgpool_1a",
         recipe=TrainRecipe(
             epochs=8,
             samples_per_epoch=12_000,

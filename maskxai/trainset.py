@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import VIDEO_SIDES, VIEWS, augment, reframe, video_frame
+from .augment import VIEWS, augment, random_video_frame, reframe
 from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
 from .faces import crop_face, tight_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
@@ -119,7 +119,7 @@ class Mixture(torch.utils.data.Dataset):
         video_share: float = 0.0,
     ):
         """``reframe_share``: share of training draws framed like a tight face crop taken whole (:func:`reframe`);
-        ``video_share``: share of draws seen as a grayscale video frame of 48-80 px (:func:`video_frame`)."""
+        ``video_share``: share of draws seen as a grayscale video frame of 48-80 px (:func:`random_video_frame`)."""
         self.sources = [s for s in sources if s.items]
         self.reframe_share, self.video_share = reframe_share, video_share
         w = np.array([s.weight for s in self.sources], dtype=np.float64)
@@ -141,6 +141,14 @@ class Mixture(torch.utils.data.Dataset):
         return self.length
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        img, label, rng = self.draw(i)
+        if self.train and self.video_share and rng.random() < self.video_share:
+            img = random_video_frame(img, rng)
+        return to_input(img, self.spec)[0], LABELS.index(label)
+
+    def draw(self, i: int) -> tuple[Image.Image, str, np.random.Generator]:
+        """Draw ``i`` of the epoch as an augmented image (training) and its label, with the draw's generator
+        (its later draws, e.g. a video frame's size, continue the same seeded sequence)."""
         rng = np.random.default_rng([self.seed, self.epoch, i])
         k = rng.choice(len(self.sources), p=self.p)
         src = self.sources[k]
@@ -156,9 +164,7 @@ class Mixture(torch.utils.data.Dataset):
         if self.train and self.reframe_share and rng.random() < self.reframe_share:
             img = reframe(img, rng)
         img = augment(img, rng, self.spec.input_size) if self.train else img
-        if self.train and self.video_share and rng.random() < self.video_share:
-            img = video_frame(img, int(rng.integers(VIDEO_SIDES[0], VIDEO_SIDES[1] + 1)))
-        return to_input(img, self.spec)[0], LABELS.index(label)
+        return img, label, rng
 
 
 def _boosted(src: Source, pool: Sequence[int]) -> np.ndarray | None:

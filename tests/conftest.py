@@ -81,6 +81,7 @@ def tiny_spec():
                 (0.25,) * 3,
                 cam_layers=("3",),
                 weights_file="tiny_test_cnn.safetensors",
+                pool="6",
             )
         )
 

@@ -79,3 +79,20 @@ def test_the_recipe_is_read_from_the_spec(tiny_spec, monkeypatch):
     assert not isinstance(build(spec, pretrained=False), nn.Linear)
     with pytest.raises(ValueError, match="no pretrained start is known for tiny_test_cnn.*without --pretrained"):
         build(tiny_spec, pretrained=True)
+
+
+def test_each_models_pool_is_the_layer_its_head_reads(untrained):
+    """``ModelSpec.pool`` (matched by maskxai.viewdistill) names a module whose flattened output has as many
+    features as the first linear layer after it takes."""
+    for name, loaded in untrained.items():
+        spec, model = loaded.spec, loaded.model
+        seen: dict[str, torch.Tensor] = {}
+        hook = model.get_submodule(spec.pool).register_forward_hook(lambda m, i, o, seen=seen: seen.update(x=o))
+        try:
+            with torch.no_grad():
+                model(torch.zeros(1, 3, spec.input_size, spec.input_size))
+        finally:
+            hook.remove()  # the models are shared by the session's tests
+        seen["x"] = seen["x"].flatten(1)
+        first_linear = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        assert seen["x"].shape[1] == first_linear.in_features, name

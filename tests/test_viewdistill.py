@@ -1,0 +1,139 @@
+"""Cross-view distillation (maskxai.viewdistill) on the tiny CNN and generated faces: offline, seconds."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from maskxai.data import Sample
+from maskxai.trainset import Mixture, Source
+
+LM = [[70, 80], [130, 80], [100, 115], [78, 140], [122, 140]]
+
+
+def _faces(tmp: Path, n: int) -> list[Sample]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        p = tmp / f"face{i}.png"
+        Image.new("RGB", (200, 220), tuple(int(c) for c in rng.integers(120, 230, 3))).save(p)
+        out.append(Sample(p, "not_masked"))
+    return out
+
+
+def _gray(x: torch.Tensor) -> bool:  # tiny_spec normalises every channel alike
+    return bool(torch.allclose(x[0], x[1]) and torch.allclose(x[1], x[2]))
+
+
+def test_pairs_show_the_same_draw_as_it_is_and_as_a_video_frame(tmp_path, tiny_spec):
+    from maskxai.viewdistill import ViewPairs
+
+    items = _faces(tmp_path, 4)
+    mix = Mixture([Source("s", items, 1.0)], tiny_spec, 12, seed=3)
+    pairs = ViewPairs(mix, "video")
+    for i in range(12):
+        plain, seen, y = pairs[i]
+        x, y0 = mix[i]  # no video share: the mixture's own draw is the plain one
+        assert torch.equal(plain, x) and y == y0
+        assert _gray(seen)
+        assert _gray(plain) or not torch.equal(seen, plain)  # augment's own grayscale draws are gray already
+    assert sum(_gray(pairs[i][0]) for i in range(12)) < 6  # the plain draws keep their colour (augment: a fifth)
+    with pytest.raises(ValueError, match="there are: video"):
+        ViewPairs(mix, "infrared")
+
+
+def test_match_loss_is_zero_for_the_teacher_itself_and_grows_with_the_gap():
+    from maskxai.viewdistill import match_loss
+
+    torch.manual_seed(0)
+    logits, feats = torch.randn(6, 3), torch.randn(6, 10)
+    assert match_loss(logits, feats, logits, feats, 2.0).item() == pytest.approx(0.0, abs=1e-6)
+    near = match_loss(logits + 0.1 * torch.randn(6, 3), feats + 0.1, logits, feats, 2.0).item()
+    far = match_loss(logits + torch.randn(6, 3), feats + 1.0, logits, feats, 2.0).item()
+    assert 0 < near < far
+
+
+def test_lr_warms_up_then_decays_to_zero():
+    from maskxai.viewdistill import ViewDistillConfig, lr_at
+
+    cfg = ViewDistillConfig(steps=100, warmup_steps=10, lr=1e-3)
+    lrs = [lr_at(s, cfg) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(lrs[9], rel=0.01)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[100] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_run_trains_a_student_that_continues_the_teachers_chain(tmp_path, tiny_spec, monkeypatch):
+    """The student moves away from the teacher on the viewed draws, its metadata continues the teacher's
+    runs (so maskxai.soup accepts the pair and the card lists the step), and a finished run resumes as done."""
+    import maskxai.viewdistill as vd
+    from maskxai.modelcard import training_runs
+    from maskxai.soup import lineage_problem
+    from maskxai.train import runs_of
+    from maskxai.weights import read_metadata, save_weights
+
+    items = _faces(tmp_path, 6)
+
+    def sources(data_root, landmarks_file, split, holdout=""):  # a tiny stand-in for the shared datasets
+        return [Source("synthetic", items, 1.0, synthetic={str(s.path): LM for s in items})]
+
+    monkeypatch.setattr(vd, "standard_sources", sources)
+    torch.manual_seed(0)
+    teacher = tiny_spec.build()
+    run1 = {"config": {"model": tiny_spec.name, "out": "runs/t"}, "epoch": 1, "minutes": 1.0}
+    tpath = save_weights(teacher, tiny_spec, tmp_path / "teacher.safetensors", half=False, extra={"runs": [run1]})
+    cfg = vd.ViewDistillConfig(
+        model=tiny_spec.name,
+        teacher=str(tpath),
+        out=str(tmp_path / "vd"),
+        steps=4,
+        batch_size=4,
+        plain=2,
+        lr=1e-2,
+        warmup_steps=1,
+        threads=1,
+        workers=0,
+        checkpoint_every=2,
+        mix="",
+        placements="",
+        data=str(tmp_path),
+        landmarks=str(tmp_path / "lm.json"),
+    )
+    out = vd.run(cfg)
+    meta = read_metadata(out)
+    runs = runs_of(meta)
+    assert runs[0] == run1 and runs[1]["viewdistill"]["config"]["steps"] == 4
+    assert lineage_problem(read_metadata(tpath), meta) == ""
+    student = tiny_spec.build()
+    from maskxai.weights import load_state
+
+    load_state(student, out, tiny_spec)
+    moved = [not torch.allclose(a, b) for a, b in zip(student.parameters(), teacher.parameters())]
+    assert any(moved)
+    # BatchNorm statistics stay the teacher's
+    assert torch.allclose(student[1].running_mean, teacher[1].running_mean, atol=1e-3)
+    card = training_runs(meta)
+    assert "- Run 2, step 1's weights taught to read video draws by themselves (`python -m maskxai.viewdistill" in card
+    assert "--steps 4" in card and "--out runs/vd" in card
+    log = [line for line in (tmp_path / "vd" / "log.jsonl").read_text().splitlines() if line]
+    assert len(log) == 1 and '"step": 4' in log[0]  # logged every 20 steps and at the end
+
+    again = vd.run(cfg)  # last.pt says the run is done: nothing trained, the same weights written
+    same = tiny_spec.build()
+    load_state(same, again, tiny_spec)
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), student.state_dict().values()))
+    with pytest.raises(ValueError, match="another configuration"):
+        vd.run(dataclasses.replace(cfg, lr=1e-3))
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    from maskxai.viewdistill import main
+
+    with pytest.raises(SystemExit, match="--plain must be between 0 and --batch-size"):
+        main(["--plain", "40", "--teacher", str(tmp_path / "x.safetensors")])
+    with pytest.raises(SystemExit, match="--view 'infrared' does not exist"):
+        main(["--view", "infrared"])
