@@ -37,6 +37,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .augment import TRAIN_VIEWS
+from .device import device
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec, get_spec, list_models
 from .train import REPO_ROOT, TrainConfig, device_label, runs_of, with_mix
@@ -167,8 +168,9 @@ def run(cfg: ViewDistillConfig) -> Path:
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
-    teacher = load_model(cfg.model, teacher_path).model.eval()
-    student = load_model(cfg.model, teacher_path).model
+    dev = device()  # MASKXAI_DEVICE, else CUDA if there is one, else the CPU
+    teacher = load_model(cfg.model, teacher_path).model.eval().to(dev)
+    student = load_model(cfg.model, teacher_path).model.to(dev)
     for p in student.parameters():
         p.requires_grad_(True)
     t_feats, s_feats = _Pooled(teacher, spec), _Pooled(student, spec)
@@ -194,6 +196,7 @@ def run(cfg: ViewDistillConfig) -> Path:
     t0, step = time.time(), start
     bar = tqdm(loader, desc=f"{cfg.view} distillation", unit="batch", initial=start, total=cfg.steps)
     for plain, seen, y in bar:
+        plain, seen, y = plain.to(dev), seen.to(dev), y.to(dev)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         with torch.no_grad():
@@ -226,7 +229,7 @@ def run(cfg: ViewDistillConfig) -> Path:
             _checkpoint(out / "last.pt", student, opt, step, elapsed + time.time() - t0, cfg)
     student.eval()
     minutes = (elapsed + time.time() - t0) / 60
-    return save_student(student, spec, out / "best.safetensors", cfg, teacher_path, minutes)
+    return save_student(student, spec, out / "best.safetensors", cfg, teacher_path, minutes, device_label(dev))
 
 
 def _checkpoint(
@@ -245,11 +248,11 @@ def _checkpoint(
 
 
 def save_student(
-    student: nn.Module, spec: ModelSpec, path: Path, cfg: ViewDistillConfig, teacher: Path, minutes: float
+    student: nn.Module, spec: ModelSpec, path: Path, cfg: ViewDistillConfig, teacher: Path, minutes: float, where: str
 ) -> Path:
     """The student's weights; their chain of runs is the teacher's plus this step."""
     meta = read_metadata(teacher)
-    step = {"config": dataclasses.asdict(cfg), "minutes": minutes, "device": device_label(torch.device("cpu"))}
+    step = {"config": dataclasses.asdict(cfg), "minutes": minutes, "device": where}
     extra = {k: v for k, v in meta.get("extra", {}).items() if k not in ("epoch", "val", "calibration", "average")}
     extra["runs"] = [*runs_of(meta), {"viewdistill": step}]
     return save_weights(student, spec, path, extra=extra)
