@@ -258,13 +258,15 @@ def _view_distilled(step: dict[str, Any], k: int) -> str:
     from .viewdistill import command_of as viewdistill_command
 
     cfg = step["config"]
+    done = step.get("steps_done", cfg["steps"])
+    steps = f"{done} steps" if done == cfg["steps"] else f"{done} of {cfg['steps']} steps (its time budget ended it)"
     return (
         f"step {k - 1}'s weights taught to read {cfg['view']} draws by themselves (`{viewdistill_command(cfg)}`, "
         f"`--teacher` being step {k - 1}'s weights): the frozen teacher sees each augmented draw as it is, the "
         f"student the same draw as a {cfg['view']} frame, and matches the teacher's probabilities (temperature "
         f"{cfg['temperature']}) and pooled features, plus {cfg['label_weight']} x cross-entropy on the labels; "
         f"{cfg['plain']} draws a batch are also shown unchanged and matched ({cfg['plain_weight']} x). "
-        f"{cfg['steps']} steps of {cfg['batch_size']} draws, AdamW (lr {cfg['lr']}, weight decay "
+        f"{steps} of {cfg['batch_size']} draws, AdamW (lr {cfg['lr']}, weight decay "
         f"{cfg['weight_decay']}), {cfg['warmup_steps']} warm-up steps then cosine, BatchNorm statistics frozen, "
         f"fp32. Mixture: {_mixture(cfg)} ({step['minutes']:.0f} min, on {step.get('device', '2 CPU cores')})."
     )

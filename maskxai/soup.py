@@ -22,6 +22,7 @@ import torch
 from safetensors.torch import load_file
 from tqdm import tqdm
 
+from .device import device
 from .registry import get_spec, list_models
 from .train import TrainConfig, runs_of, selection_score, val_table, validate
 from .weights import read_metadata, save_weights
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
         selection_score({n: {"accuracy": 0.0, "macro_recall": 0.0} for n in val}, a.select)
     except ValueError as exc:
         p.error(str(exc))
-    model = spec.build().eval()
+    model = spec.build().eval().to(device())  # MASKXAI_DEVICE, else a GPU if there is one, else the CPU
     scores: dict[float, float] = {}
     results: dict[float, dict[str, Any]] = {}
     for alpha in tqdm(alphas, desc="alphas on validation"):

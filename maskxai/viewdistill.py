@@ -69,6 +69,7 @@ class ViewDistillConfig:
     threads: int = 2
     workers: int = 1
     checkpoint_every: int = 100
+    time_budget_min: float = 0.0  # stop (and save) once a run has trained this long; 0: no limit
     data: str = TrainConfig.data
     landmarks: str = TrainConfig.landmarks
 
@@ -225,11 +226,15 @@ def run(cfg: ViewDistillConfig) -> Path:
                 json.dumps({"step": step, "loss": loss.item(), "match": loss_seen.item(), "minutes": minutes}) + "\n"
             )
             log.flush()
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        over = bool(cfg.time_budget_min) and (elapsed + time.time() - t0) / 60 >= cfg.time_budget_min
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps or over:
             _checkpoint(out / "last.pt", student, opt, step, elapsed + time.time() - t0, cfg)
+        if over:
+            print(f"time budget of {cfg.time_budget_min} min reached after step {step} of {cfg.steps}")
+            break
     student.eval()
     minutes = (elapsed + time.time() - t0) / 60
-    return save_student(student, spec, out / "best.safetensors", cfg, teacher_path, minutes, device_label(dev))
+    return save_student(student, spec, out / "best.safetensors", cfg, teacher_path, minutes, device_label(dev), step)
 
 
 def _checkpoint(
@@ -248,11 +253,19 @@ def _checkpoint(
 
 
 def save_student(
-    student: nn.Module, spec: ModelSpec, path: Path, cfg: ViewDistillConfig, teacher: Path, minutes: float, where: str
+    student: nn.Module,
+    spec: ModelSpec,
+    path: Path,
+    cfg: ViewDistillConfig,
+    teacher: Path,
+    minutes: float,
+    where: str,
+    steps_done: int,
 ) -> Path:
-    """The student's weights; their chain of runs is the teacher's plus this step."""
+    """The student's weights; their chain of runs is the teacher's plus this step (``steps_done``: fewer than
+    ``cfg.steps`` when the time budget stopped it)."""
     meta = read_metadata(teacher)
-    step = {"config": dataclasses.asdict(cfg), "minutes": minutes, "device": where}
+    step = {"config": dataclasses.asdict(cfg), "minutes": minutes, "device": where, "steps_done": steps_done}
     extra = {k: v for k, v in meta.get("extra", {}).items() if k not in ("epoch", "val", "calibration", "average")}
     extra["runs"] = [*runs_of(meta), {"viewdistill": step}]
     return save_weights(student, spec, path, extra=extra)

@@ -129,6 +129,11 @@ def test_run_trains_a_student_that_continues_the_teachers_chain(tmp_path, tiny_s
     with pytest.raises(ValueError, match="another configuration"):
         vd.run(dataclasses.replace(cfg, lr=1e-3))
 
+    # A time budget ends the run after the step that crosses it; the weights and the card say how far it got.
+    short = vd.run(dataclasses.replace(cfg, out=str(tmp_path / "short"), time_budget_min=1e-6))
+    done = runs_of(read_metadata(short))[1]["viewdistill"]
+    assert done["steps_done"] == 1 and "1 of 4 steps (its time budget ended it)" in training_runs(read_metadata(short))
+
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     from maskxai.viewdistill import main
