@@ -130,7 +130,12 @@ def predict(
 
     Returns:
         The probabilities, whether each face was found (always with ``detect`` off) and the mistakes.
+
+    Raises:
+        ValueError: If ``view`` names a view that does not exist (the message lists those there are).
     """
+    if view and view not in VIEWS:
+        raise ValueError(f"no view {view!r}; there are: {', '.join(VIEWS)} (or '' for the faces as they are)")
     settings = DetectSettings(min_face_px=0, min_confidence=0.8)
     probs, found, mistakes = [], [], []
     with tqdm(total=len(samples), desc="evaluating", unit="face", disable=not progress, file=sys.stderr) as bar:

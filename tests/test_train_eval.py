@@ -276,6 +276,8 @@ def test_evaluate_view_video_classifies_each_face_as_a_grayscale_frame(tmp_path,
     with pytest.raises(SystemExit):
         main(["--model", tiny_spec.name, "--data", str(data), "--view", "tv"])
     assert "invalid choice: 'tv'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no view 'tv'; there are: video"):  # the function says so too
+        predict(lm, samples, progress=False, view="tv")
 
 
 def test_errors_dir_that_cannot_be_written_is_a_clear_error(tmp_path, tiny_spec, capsys):
