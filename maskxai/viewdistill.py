@@ -129,10 +129,14 @@ def match_loss(
     return kd * t * t + feat
 
 
-def lr_at(step: int, cfg: ViewDistillConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then cosine to 0 at ``steps``."""
+def lr_at(step: int, cfg: ViewDistillConfig, minutes: float = 0.0) -> float:
+    """Linear warm-up over ``warmup_steps``, then cosine to 0 at ``steps``, or with a time budget at whichever of
+    ``steps`` and ``time_budget_min`` (``minutes`` trained so far) comes first."""
     warm = min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-    return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(step / cfg.steps, 1.0)))
+    progress = step / cfg.steps
+    if cfg.time_budget_min:
+        progress = max(progress, minutes / cfg.time_budget_min)
+    return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
 class _Pooled:
@@ -199,7 +203,7 @@ def run(cfg: ViewDistillConfig) -> Path:
     for plain, seen, y in bar:
         plain, seen, y = plain.to(dev), seen.to(dev), y.to(dev)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg, (elapsed + time.time() - t0) / 60)
         with torch.no_grad():
             t_logits = teacher(plain)
         t_f = t_feats.value

@@ -17,7 +17,7 @@ source "$(dirname "$0")/device_prelude.sh"
 if [ -n "${SMOKE:-}" ]; then
   STEPS=3 BATCH=8 PLAIN=2 WORKERS=0 BUDGET=3 ALPHAS=0,1
 else
-  STEPS=${STEPS:-1200} BATCH=${BATCH:-128} PLAIN=${PLAIN:-32} WORKERS=${WORKERS:-15} BUDGET=${BUDGET:-6} \
+  STEPS=${STEPS:-1200} BATCH=${BATCH:-128} PLAIN=${PLAIN:-32} WORKERS=${WORKERS:-15} BUDGET=${BUDGET:-5} \
     ALPHAS=${ALPHAS:-0,0.3,0.5,0.7,1}
 fi
 SELECT="maskedface-net:accuracy,face-mask-detection,face-mask-detection-tight,face-mask-12k,synthetic-real"
@@ -26,7 +26,7 @@ R=runs/device
 mkdir -p $R
 $PY scripts/pack_weights.py unpack .gpupack/init.pt $R/init.safetensors || exit 1
 echo "== viewdistill $(date +%T)"
-timeout $(left 150) $PY -m maskxai.viewdistill --model inception_resnet_v1 --data "$DATA" --landmarks "$LM" \
+timeout $(left 210) $PY -m maskxai.viewdistill --model inception_resnet_v1 --data "$DATA" --landmarks "$LM" \
   --teacher $R/init.safetensors --out $R/vd --steps "$STEPS" --batch-size "$BATCH" --plain "$PLAIN" \
   --workers "$WORKERS" --threads 8 --lr ${LR:-0.0001} --time-budget-min "$BUDGET" > $R/vd.log 2>&1
 echo "viewdistill rc $?"

@@ -65,6 +65,10 @@ def test_lr_warms_up_then_decays_to_zero():
     lrs = [lr_at(s, cfg) for s in range(101)]
     assert lrs[0] == pytest.approx(1e-4) and max(lrs) == pytest.approx(lrs[9], rel=0.01)
     assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[100] == pytest.approx(0.0, abs=1e-12)
+    # With a time budget the cosine ends at whichever comes first: half the budget spent is half the schedule.
+    timed = ViewDistillConfig(steps=100, warmup_steps=10, lr=1e-3, time_budget_min=10.0)
+    assert lr_at(20, timed, minutes=1.0) == pytest.approx(lrs[20])  # steps ahead of the clock
+    assert lr_at(20, timed, minutes=5.0) == pytest.approx(lrs[50]) and lr_at(20, timed, minutes=10.0) == 0.0
 
 
 def test_run_trains_a_student_that_continues_the_teachers_chain(tmp_path, tiny_spec, monkeypatch):
