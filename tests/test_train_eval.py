@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tinyfaces import LM
+from tinyfaces import faces as _faces
 
 from maskxai.data import Sample
 from maskxai.registry import LABELS, get_spec
@@ -17,17 +19,6 @@ from maskxai.trainset import Mixture, Source
 from maskxai.weights import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
-LM = [[70, 80], [130, 80], [100, 115], [78, 140], [122, 140]]
-
-
-def _faces(tmp: Path, n: int) -> list[Sample]:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        p = tmp / f"face{i}.png"
-        Image.new("RGB", (200, 220), tuple(int(c) for c in rng.integers(120, 230, 3))).save(p)
-        out.append(Sample(p, "not_masked"))
-    return out
 
 
 def test_tiny_training_run_lowers_the_loss(tmp_path, tiny_spec):

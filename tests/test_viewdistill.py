@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from tinyfaces import LM
+from tinyfaces import faces as _faces
 
-from maskxai.data import Sample
 from maskxai.trainset import Mixture, Source
-
-LM = [[70, 80], [130, 80], [100, 115], [78, 140], [122, 140]]
-
-
-def _faces(tmp: Path, n: int) -> list[Sample]:
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        p = tmp / f"face{i}.png"
-        Image.new("RGB", (200, 220), tuple(int(c) for c in rng.integers(120, 230, 3))).save(p)
-        out.append(Sample(p, "not_masked"))
-    return out
 
 
 def _gray(x: torch.Tensor) -> bool:  # tiny_spec normalises every channel alike
