@@ -16,7 +16,8 @@ far worse on every validation row.
 
 writes ``<out>/best.safetensors`` (its metadata continues the teacher's chain of runs, so
 :mod:`maskxai.soup` can average it with the teacher and the model card lists the step); ``<out>/last.pt``
-(every ``--checkpoint-every`` steps) lets a stopped run resume where it was.
+(every ``--checkpoint-every`` steps) lets a stopped run resume where it was. Measured runs: the README's "Teaching
+the model to read video frames by itself"; ``scripts/device_viewdistill.sh`` is the one-call GPU run.
 """
 
 from __future__ import annotations
@@ -236,6 +237,7 @@ def run(cfg: ViewDistillConfig) -> Path:
         if over:
             print(f"time budget of {cfg.time_budget_min} min reached after step {step} of {cfg.steps}")
             break
+    log.close()
     student.eval()
     minutes = (elapsed + time.time() - t0) / 60
     return save_student(student, spec, out / "best.safetensors", cfg, teacher_path, minutes, device_label(dev), step)
