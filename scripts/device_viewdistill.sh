@@ -28,7 +28,7 @@ $PY scripts/pack_weights.py unpack .gpupack/init.pt $R/init.safetensors || exit 
 echo "== viewdistill $(date +%T)"
 timeout $(left 210) $PY -m maskxai.viewdistill --model inception_resnet_v1 --data "$DATA" --landmarks "$LM" \
   --teacher $R/init.safetensors --out $R/vd --steps "$STEPS" --batch-size "$BATCH" --plain "$PLAIN" \
-  --workers "$WORKERS" --threads 8 --lr ${LR:-0.0001} --time-budget-min "$BUDGET" > $R/vd.log 2>&1
+  --workers "$WORKERS" --threads 8 --lr ${LR:-0.0003} --time-budget-min "$BUDGET" > $R/vd.log 2>&1
 echo "viewdistill rc $?"
 cp $R/vd/log.jsonl "$OUT/vd_log.jsonl"; tail -c 2000 $R/vd.log > "$OUT/vd_tail.txt"
 if [ -f $R/vd/best.safetensors ]; then
