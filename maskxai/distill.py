@@ -70,6 +70,18 @@ def load_teacher(path: str | Path, student: ModelSpec, bf16: bool = True) -> Tea
     return Teacher(model, get_spec(arch), student, bf16=bf16)
 
 
+def soft_kl(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``T^2 * KL(teacher_T || student_T)``, a batch mean: the soft term of Hinton et al. (2015)."""
+    t = temperature
+    kl = F.kl_div(
+        F.log_softmax(logits / t, dim=1),
+        F.log_softmax(teacher_logits / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
+    return t * t * kl
+
+
 class DistillLoss(nn.Module):
     """``(1 - weight) * CE(student, labels) + weight * T^2 * KL(teacher_T || student_T)``.
 
@@ -87,11 +99,5 @@ class DistillLoss(nn.Module):
         self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-        t = self.temperature
-        soft = F.kl_div(
-            F.log_softmax(logits / t, dim=1),
-            F.log_softmax(teacher_logits / t, dim=1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        return (1 - self.weight) * self.ce(logits, target) + self.weight * t * t * soft
+        soft = soft_kl(logits, teacher_logits, self.temperature)
+        return (1 - self.weight) * self.ce(logits, target) + self.weight * soft

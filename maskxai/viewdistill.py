@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from .augment import TRAIN_VIEWS
 from .device import device
+from .distill import soft_kl
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec, get_spec, list_models
 from .train import REPO_ROOT, TrainConfig, device_label, runs_of, with_mix
@@ -119,15 +120,8 @@ def match_loss(
     temperature: float,
 ) -> torch.Tensor:
     """``T^2 * KL(teacher_T || student_T) + MSE(features) / mean(teacher features^2)``, batch means."""
-    t = temperature
-    kd = F.kl_div(
-        F.log_softmax(student_logits / t, 1),
-        F.log_softmax(teacher_logits / t, 1),
-        log_target=True,
-        reduction="batchmean",
-    )
     feat = F.mse_loss(student_feats, teacher_feats) / teacher_feats.pow(2).mean().clamp_min(1e-8)
-    return kd * t * t + feat
+    return soft_kl(student_logits, teacher_logits, temperature) + feat
 
 
 def lr_at(step: int, cfg: ViewDistillConfig, minutes: float = 0.0) -> float:
