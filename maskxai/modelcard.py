@@ -260,9 +260,14 @@ def _view_distilled(step: dict[str, Any], k: int) -> str:
     cfg = step["config"]
     done = step.get("steps_done", cfg["steps"])
     steps = f"{done} steps" if done == cfg["steps"] else f"{done} of {cfg['steps']} steps (its time budget ended it)"
+    source = (
+        f"`--init` being step {k - 1}'s weights and `--teacher` the teacher of step {k - 1}"
+        if cfg.get("init")
+        else f"`--teacher` being step {k - 1}'s weights"
+    )
     return (
         f"step {k - 1}'s weights taught to read {cfg['view']} draws by themselves (`{viewdistill_command(cfg)}`, "
-        f"`--teacher` being step {k - 1}'s weights): the frozen teacher sees each augmented draw as it is, the "
+        f"{source}): the frozen teacher sees each augmented draw as it is, the "
         f"student the same draw as a {cfg['view']} frame, and matches the teacher's probabilities (temperature "
         f"{cfg['temperature']}) and pooled features, plus {cfg['label_weight']} x cross-entropy on the labels; "
         f"{cfg['plain']} draws a batch are also shown unchanged and matched ({cfg['plain_weight']} x). "

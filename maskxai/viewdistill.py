@@ -2,7 +2,7 @@
 
 The shipped models find a mask worn below the nose far less often in grayscale video frames than in colour
 photos (the README's "Video frames"), and training on labelled video frames moved them little on this project's
-CPU. Here the frozen teacher (the weights the student starts from) sees each augmented training draw as it is,
+CPU. Here the frozen teacher (the weights the student starts from, unless ``--init`` names others) sees each augmented training draw as it is,
 and the student sees the same draw through a view (:data:`maskxai.augment.TRAIN_VIEWS`; ``video``: grayscale at
 48-80 px). The student is trained to match, on the viewed draw, the teacher's softened probabilities (KL at
 temperature ``T``) and its pooled features (``ModelSpec.pool``, MSE relative to their mean square): a dense
@@ -14,8 +14,9 @@ far worse on every validation row.
 
     python -m maskxai.viewdistill --model inception_resnet_v1 --out runs/viewdistill --steps 700
 
-writes ``<out>/best.safetensors`` (its metadata continues the teacher's chain of runs, so
-:mod:`maskxai.soup` can average it with the teacher and the model card lists the step); ``<out>/last.pt``
+writes ``<out>/best.safetensors`` (its metadata continues the chain of runs of the weights it started from, so
+:mod:`maskxai.soup` can average it with the teacher and the model card lists the step; ``--init`` continues an
+earlier run's student with the same teacher); ``<out>/last.pt``
 (every ``--checkpoint-every`` steps) lets a stopped run resume where it was. Measured runs: the README's "Teaching
 the model to read video frames by itself"; ``scripts/device_viewdistill.sh`` is the one-call GPU run.
 """
@@ -50,7 +51,8 @@ from .weights import load_model, read_metadata, resolve_weights, save_weights
 @dataclass
 class ViewDistillConfig:
     model: str = "inception_resnet_v1"
-    teacher: str = ""  # weights of the teacher and the student's start (default: the shipped file)
+    teacher: str = ""  # the teacher's weights (default: the shipped file)
+    init: str = ""  # the student's start (default: the teacher), e.g. an earlier run's best.safetensors
     out: str = ""  # default: runs/<model>_viewdistill
     view: str = "video"  # the view the student learns to read (augment.TRAIN_VIEWS)
     steps: int = 700
@@ -85,7 +87,7 @@ def command_of(cfg: dict[str, Any]) -> str:
         if name in ("model", "data", "landmarks") or name not in defaults or value == defaults[name]:
             continue
         text = str(value)
-        if name == "teacher" and Path(text).is_absolute() and Path(text).is_relative_to(REPO_ROOT):
+        if name in ("teacher", "init") and Path(text).is_absolute() and Path(text).is_relative_to(REPO_ROOT):
             text = str(Path(text).relative_to(REPO_ROOT))
         if name == "out" and Path(text).is_absolute():
             text = str(Path("runs") / Path(text).name)
@@ -170,7 +172,10 @@ def run(cfg: ViewDistillConfig) -> Path:
 
     dev = device()  # MASKXAI_DEVICE, else CUDA if there is one, else the CPU
     teacher = load_model(cfg.model, teacher_path).model.eval().to(dev)
-    student = load_model(cfg.model, teacher_path).model.to(dev)
+    init_path = Path(cfg.init) if cfg.init else teacher_path
+    if not init_path.is_file():
+        raise FileNotFoundError(f"--init {cfg.init}: no such weights file; pass a best.safetensors of an earlier run")
+    student = load_model(cfg.model, init_path).model.to(dev)
     for p in student.parameters():
         p.requires_grad_(True)
     t_feats, s_feats = _Pooled(teacher, spec), _Pooled(student, spec)
@@ -196,6 +201,8 @@ def run(cfg: ViewDistillConfig) -> Path:
     t0, step = time.time(), start
     bar = tqdm(loader, desc=f"{cfg.view} distillation", unit="batch", initial=start, total=cfg.steps)
     for plain, seen, y in bar:
+        if cfg.time_budget_min and elapsed / 60 >= cfg.time_budget_min:
+            break  # resumed after its budget ran out: nothing left to train
         plain, seen, y = plain.to(dev), seen.to(dev), y.to(dev)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, (elapsed + time.time() - t0) / 60)
@@ -234,7 +241,7 @@ def run(cfg: ViewDistillConfig) -> Path:
     log.close()
     student.eval()
     minutes = (elapsed + time.time() - t0) / 60
-    return save_student(student, spec, out / "best.safetensors", cfg, teacher_path, minutes, device_label(dev), step)
+    return save_student(student, spec, out / "best.safetensors", cfg, init_path, minutes, device_label(dev), step)
 
 
 def _checkpoint(
@@ -257,14 +264,14 @@ def save_student(
     spec: ModelSpec,
     path: Path,
     cfg: ViewDistillConfig,
-    teacher: Path,
+    start: Path,
     minutes: float,
     where: str,
     steps_done: int,
 ) -> Path:
-    """The student's weights; their chain of runs is the teacher's plus this step (``steps_done``: fewer than
-    ``cfg.steps`` when the time budget stopped it)."""
-    meta = read_metadata(teacher)
+    """The student's weights; their chain of runs is that of the weights it started from (``start``: the teacher,
+    or ``--init``) plus this step (``steps_done``: fewer than ``cfg.steps`` when the time budget stopped it)."""
+    meta = read_metadata(start)
     step = {"config": dataclasses.asdict(cfg), "minutes": minutes, "device": where, "steps_done": steps_done}
     extra = {k: v for k, v in meta.get("extra", {}).items() if k not in ("epoch", "val", "calibration", "average")}
     extra["runs"] = [*runs_of(meta), {"viewdistill": step}]

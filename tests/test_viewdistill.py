@@ -123,6 +123,20 @@ def test_run_trains_a_student_that_continues_the_teachers_chain(tmp_path, tiny_s
     short = vd.run(dataclasses.replace(cfg, out=str(tmp_path / "short"), time_budget_min=1e-6))
     done = runs_of(read_metadata(short))[1]["viewdistill"]
     assert done["steps_done"] == 1 and "1 of 4 steps (its time budget ended it)" in training_runs(read_metadata(short))
+    # resumed after its budget ran out, it trains nothing more
+    again_short = vd.run(dataclasses.replace(cfg, out=str(tmp_path / "short"), time_budget_min=1e-6))
+    assert runs_of(read_metadata(again_short))[1]["viewdistill"]["steps_done"] == 1
+
+    # --init continues the first student with the same teacher: its chain is the student's plus this run
+    more = vd.run(dataclasses.replace(cfg, init=str(out), out=str(tmp_path / "more"), steps=2))
+    chain = runs_of(read_metadata(more))
+    assert chain[:2] == runs_of(read_metadata(out)) and chain[2]["viewdistill"]["config"]["init"] == str(out)
+    assert lineage_problem(read_metadata(out), read_metadata(more)) == ""
+    assert lineage_problem(read_metadata(tpath), read_metadata(more)) == ""
+    assert "- Run 3, step 2's weights taught" in training_runs(read_metadata(more))
+    assert "`--init` being step 2's weights and `--teacher` the teacher of step 2" in training_runs(read_metadata(more))
+    with pytest.raises(FileNotFoundError, match="--init .*no such weights file"):
+        vd.run(dataclasses.replace(cfg, init=str(tmp_path / "nope.safetensors"), out=str(tmp_path / "x")))
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
