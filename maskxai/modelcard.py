@@ -243,11 +243,16 @@ def _averaged(step: dict[str, Any], k: int) -> str:
     from .soup import command_of as soup_command
 
     b, a = step.get("before_runs", k - 2), k - 1
+    path = (
+        f"run {a} continued from run {b}"
+        if a == b + 1
+        else f"runs {b + 1} to {a} each continued the one before, from run {b}"
+    )
     scores = ", ".join(f"{x}: {v:.3f}" for x, v in step["scores"].items())
     return (
         f"the weights of run {b} and run {a} averaged (`{soup_command(step)}`, `--before` being run {b}'s kept "
         f"weights, `--after` run {a}'s): {1 - step['alpha']:g} x run {b} + {step['alpha']:g} x run {a}, every "
-        f"tensor (WiSE-FT: run {a} continued from run {b}, so the two lie in one basin). The mix was chosen on "
+        f"tensor (WiSE-FT: {path}, so the two lie in one basin). The mix was chosen on "
         f"the validation sets by the rule that keeps an epoch (selection score of each mix: {scores}). No test "
         f"set was used. `--after` is run {a}'s `best.safetensors` (its `--out`); only the average is shipped."
     )

@@ -84,6 +84,11 @@ def test_metadata_and_card_name_the_step_and_its_command():
     text = training_runs({"extra": extra})
     assert "Step 3, the weights of run 1 and run 2 averaged" in text and cmd in text
     assert "0.3 x run 1 + 0.7 x run 2" in text and "0.7: 0.940" in text
+    assert "run 2 continued from run 1, so the two lie in one basin" in text
+    # after two runs that each continued the one before (e.g. viewdistill --init), the card says so
+    longer = training_runs({"extra": soup_metadata(_meta([RUN, RUN2, RUN2]), step)})
+    assert "Step 4, the weights of run 1 and run 3 averaged" in longer
+    assert "runs 2 to 3 each continued the one before, from run 1, so the two lie in one basin" in longer
     # A k-fold base must not have chosen anything on Face Mask Detection's val split, averages included.
     assert base_problems({"extra": extra}) == []
     bad = {**step, "select": "face-mask-detection"}
