@@ -1,16 +1,16 @@
 """Cross-view distillation: a model teaches itself to read its inputs as another camera shows them.
 
-The shipped models find a mask worn below the nose far less often in grayscale video frames than in colour
-photos (the README's "Video frames"), and training on labelled video frames moved them little on this project's
-CPU. Here the frozen teacher (the weights the student starts from, unless ``--init`` names others) sees each
-augmented training draw as it is, and the student sees the same draw through a view
-(:data:`maskxai.augment.TRAIN_VIEWS`; ``video``: grayscale at 48-80 px). The student is trained to match, on
-the viewed draw, the teacher's softened probabilities (KL at temperature ``T``) and its pooled features (``ModelSpec.pool``, MSE relative to their mean square): a dense
-target for every face, labelled or not, rather than one of three labels (cross-modal distillation: Gupta, Hoffman
-and Malik, "Cross Modal Distillation for Supervision Transfer", CVPR 2016). A small label term is kept, and the
-first ``plain`` draws of each batch are also shown to the student unchanged and matched the same way, so that it
-keeps what it does on colour photos. BatchNorm statistics stay frozen: re-estimated on grayscale draws they were
-far worse on every validation row.
+The shipped models find a mask worn below the nose far less often in grayscale video frames than in colour photos
+(the README's "Video frames"), and training on labelled video frames moved them little on this project's CPU. Here
+the frozen teacher (the weights the student starts from, unless ``--init`` names others) sees each augmented
+training draw as it is, and the student sees the same draw through a view (:data:`maskxai.augment.TRAIN_VIEWS`;
+``video``: grayscale at 48-80 px). The student is trained to match, on the viewed draw, the teacher's softened
+probabilities (KL at temperature ``T``) and its pooled features (``ModelSpec.pool``, MSE relative to their mean
+square): a dense target for every face, labelled or not, rather than one of three labels (cross-modal distillation:
+Gupta, Hoffman and Malik, "Cross Modal Distillation for Supervision Transfer", CVPR 2016). A small label term is
+kept, and the first ``plain`` draws of each batch are also shown to the student unchanged and matched the same way,
+so that it keeps what it does on colour photos. BatchNorm statistics stay frozen: re-estimated on grayscale draws
+they were far worse on every validation row.
 
     python -m maskxai.viewdistill --model inception_resnet_v1 --out runs/viewdistill --steps 700
 
