@@ -5,20 +5,39 @@
 public domain), each with a photographed mask template warped onto the face
 (:mod:`maskxai.realmasks`) per class, and a group photo composed of them.
 Nothing comes from the training data.
+
+``python -m maskxai.examples --check MODEL [--weights W]`` shows what a model (the
+shipped weights, or ``W`` before they are shipped) says on each example face, and
+exits with 1 if any face gets the wrong class (:data:`EXPECTED`; the page's examples
+must teach the right thing, and ``tests/test_examples.py`` holds the shipped weights
+to it).
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image, ImageFilter
 
-from .faces import DetectSettings, detect_faces
+from .faces import DetectSettings, crop_face, detect_faces
+from .preprocess import to_input
 from .realmasks import render_real_mask
+from .registry import DISPLAY_NAMES, LABELS, list_models
+from .weights import load_model
 
 OUT = Path(__file__).resolve().parent.parent / "examples"
+# The class of each face of each example, from left to right, as make_examples draws them.
+EXPECTED: dict[str, list[str]] = {
+    "astronaut_correct.jpg": ["correctly_masked"],
+    "hopper_none.jpg": ["not_masked"],
+    "hopper_below_nose.jpg": ["incorrectly_masked"],
+    "hopper_chin.jpg": ["incorrectly_masked"],
+    "group_photo.jpg": ["correctly_masked", "incorrectly_masked", "not_masked", "incorrectly_masked"],
+}
 
 
 def package_faces() -> dict[str, Image.Image]:
@@ -81,11 +100,54 @@ def make_examples(out: Path = OUT, seed: int = 7) -> list[Path]:
     return written
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--out", type=Path, default=OUT)
-    for path in make_examples(p.parse_args().out):
-        print(path)
+def example_faces(name: str, folder: Path = OUT) -> list[Image.Image]:
+    """The faces the app's detector finds in example ``name``, cropped as the app crops them, left to right."""
+    img = Image.open(folder / name).convert("RGB")
+    faces = sorted(detect_faces(img, DetectSettings()), key=lambda f: f.box[0])
+    return [crop_face(img, f.box) for f in faces]
+
+
+def check_examples(model: str, weights: str | None = None, folder: Path = OUT) -> list[dict[str, Any]]:
+    """One row per example: its expected classes, the model's, and the probability of each of the model's."""
+    lm = load_model(model, weights, allow_untrained=False)
+    rows = []
+    for name, expected in EXPECTED.items():
+        crops = example_faces(name, folder)
+        with torch.no_grad():
+            probs = torch.softmax(lm.model(torch.cat([to_input(c, lm.spec) for c in crops])), 1) if crops else None
+        got = [LABELS[int(i)] for i in probs.argmax(1)] if probs is not None else []
+        rows.append(
+            {
+                "example": name,
+                "expected": expected,
+                "predicted": got,
+                "probability": [round(float(p), 3) for p in probs.max(1).values] if probs is not None else [],
+                "ok": got == expected,
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", type=Path, default=OUT, help="where to write the examples (or read them, with --check)")
+    p.add_argument("--check", choices=list_models(), help="check this model on the examples instead of writing them")
+    p.add_argument("--weights", default=None, help="with --check: a weights file (default: the shipped one)")
+    a = p.parse_args(argv)
+    if not a.check:
+        for path in make_examples(a.out):
+            print(path)
+        return
+    try:
+        rows = check_examples(a.check, a.weights, a.out)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    for r in rows:
+        said = ", ".join(f"{DISPLAY_NAMES[c]} {100 * q:.0f} %" for c, q in zip(r["predicted"], r["probability"]))
+        print(f"{'ok   ' if r['ok'] else 'WRONG'} {r['example']}: {said or 'no face found'}")
+    wrong = [r["example"] for r in rows if not r["ok"]]
+    if wrong:
+        raise SystemExit(f"{len(wrong)} of {len(rows)} examples get a wrong class: {', '.join(wrong)}")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ if [ -f $R/vd/best.safetensors ]; then
   echo "== soup $(date +%T)"
   timeout $(left 10) $PY -m maskxai.soup --model inception_resnet_v1 --data "$DATA" --landmarks "$LM" \
     --before $R/init.safetensors --after $R/vd/best.safetensors --alphas "$ALPHAS" --val-views video \
-    --select "$SELECT" > "$OUT/soup.txt" 2>&1; echo "soup rc $?"
-  grep -v "it/s\|s/it" "$OUT/soup.txt" | tail -32
+    --select "$SELECT" --out $R/soup.safetensors > "$OUT/soup.txt" 2>&1; echo "soup rc $?"
+  grep -v "it/s\|s/it" "$OUT/soup.txt" | tail -33
+  # the ship check the CPU run 3 failed (README): does the page's every example keep its class?
+  for w in $R/vd/best.safetensors $R/soup.safetensors; do
+    [ -f $w ] && $PY -m maskxai.examples --check inception_resnet_v1 --weights $w 2>&1 | grep -v INFO | tee -a "$OUT/examples.txt"
+  done
 fi
 echo "== done $(date +%T)"; ls -la "$OUT"
