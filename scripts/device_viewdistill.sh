@@ -2,7 +2,8 @@
 # One call on a lent GPU machine (the `device` tool): the shipped InceptionResnetV1 taught to read grayscale
 # video frames by itself (maskxai.viewdistill: the frozen shipped model sees each draw in colour, the student the
 # same draw as a 48-80 px grayscale frame), then the average with the shipped weights chosen on validation
-# (maskxai.soup, the video rule below). On the 2-core CPU, 700 steps of 32 gained 0.005 by that rule (README,
+# (maskxai.soup, the video rule below). On the 2-core CPU, 700 steps of 32 gained 0.005 by that rule and 1,888 steps
+# (runs 2 and 3) 0.014, but flipped one example face, so the call ends with the examples check (README,
 # "Teaching the model to read video frames"); this runs the same recipe at GPU scale.
 #
 # Here, before the call (a call carries 64 MiB at most, the working tree included):
