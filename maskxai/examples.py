@@ -113,15 +113,17 @@ def check_examples(model: str, weights: str | None = None, folder: Path = OUT) -
     rows = []
     for name, expected in EXPECTED.items():
         crops = example_faces(name, folder)
-        with torch.no_grad():
-            probs = torch.softmax(lm.model(torch.cat([to_input(c, lm.spec) for c in crops])), 1) if crops else None
-        got = [LABELS[int(i)] for i in probs.argmax(1)] if probs is not None else []
+        probs = torch.zeros(0, len(LABELS))  # no face found
+        if crops:
+            with torch.no_grad():
+                probs = torch.softmax(lm.model(torch.cat([to_input(c, lm.spec) for c in crops])), 1)
+        got = [LABELS[int(i)] for i in probs.argmax(1)]
         rows.append(
             {
                 "example": name,
                 "expected": expected,
                 "predicted": got,
-                "probability": [round(float(p), 3) for p in probs.max(1).values] if probs is not None else [],
+                "probability": [round(float(q), 3) for q in probs.max(1).values],
                 "ok": got == expected,
             }
         )

@@ -201,7 +201,7 @@ def run(cfg: ViewDistillConfig) -> Path:
     t0, step = time.time(), start
     bar = tqdm(loader, desc=f"{cfg.view} distillation", unit="batch", initial=start, total=cfg.steps)
     for plain, seen, y in bar:
-        if cfg.time_budget_min and elapsed / 60 >= cfg.time_budget_min:
+        if _out_of_time(cfg, elapsed / 60):
             break  # resumed after its budget ran out: nothing left to train
         plain, seen, y = plain.to(dev), seen.to(dev), y.to(dev)
         for g in opt.param_groups:
@@ -232,7 +232,7 @@ def run(cfg: ViewDistillConfig) -> Path:
                 json.dumps({"step": step, "loss": loss.item(), "match": loss_seen.item(), "minutes": minutes}) + "\n"
             )
             log.flush()
-        over = bool(cfg.time_budget_min) and (elapsed + time.time() - t0) / 60 >= cfg.time_budget_min
+        over = _out_of_time(cfg, (elapsed + time.time() - t0) / 60)
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or over:
             _checkpoint(out / "last.pt", student, opt, step, elapsed + time.time() - t0, cfg)
         if over:
@@ -242,6 +242,11 @@ def run(cfg: ViewDistillConfig) -> Path:
     student.eval()
     minutes = (elapsed + time.time() - t0) / 60
     return save_student(student, spec, out / "best.safetensors", cfg, init_path, minutes, device_label(dev), step)
+
+
+def _out_of_time(cfg: ViewDistillConfig, minutes: float) -> bool:
+    """Whether a run that has trained ``minutes`` has used up its time budget (never, without one)."""
+    return bool(cfg.time_budget_min) and minutes >= cfg.time_budget_min
 
 
 def _checkpoint(
