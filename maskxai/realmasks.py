@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .masks import FaceFrame
+from .masks import CORRECT_BELOW_CHIN, FaceFrame
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "masks"
 PLACEMENTS: dict[str, str] = {
@@ -120,7 +120,7 @@ def face_anchors(frame: FaceFrame, placement: str, rng: np.random.Generator) -> 
     cu = 0.8 * frame.nose_u  # the nose bridge follows where the nose points (head turned)
     base = placement if placement != "hanging" else "correct"
     top, bottom = {
-        "correct": (0.3 * n + j(0.05), c + 0.12 + j(0.06)),
+        "correct": (0.3 * n + j(0.05), c + CORRECT_BELOW_CHIN + j(0.05)),
         "below_nose": (n + (m - n) * (0.3 + j(0.08)), c + 0.3 + j(0.08)),
         "chin": (m + (c - m) * (0.45 + j(0.08)), c + 0.55 + j(0.1)),
         "nose_mouth": (0.3 * n + j(0.05), m + (c - m) * (0.4 + j(0.08))),

@@ -100,3 +100,24 @@ def test_training_draws_real_placements_with_their_labels():
     assert labels == {"incorrectly_masked", "not_masked"}
     img, lab = synth_sample(face, lm.tolist(), np.random.default_rng(0), {"real_none": 1.0})
     assert lab == "not_masked" and img.size == (260, 286)  # padded like the app's crop margin
+
+
+def test_a_correct_mask_covers_the_chin_of_real_portraits(portraits):
+    """On both example portraits, every front template worn correctly covers the chin a tenth of an eye distance
+    above its lowest point as a face mesh finds it (docs/chin_landmarks.json): the astronaut's used to show."""
+    import json
+    from pathlib import Path
+
+    from maskxai.examples import landmarks
+    from maskxai.masks import FaceFrame
+
+    chins = json.loads((Path(__file__).resolve().parent.parent / "docs" / "chin_landmarks.json").read_text())
+    for name, chin in chins["portraits"].items():
+        img = portraits[name]
+        lm = landmarks(img)
+        f = FaceFrame.from_landmarks(lm)
+        x, y = np.round(np.array(chin) - f.ey * 0.1 * f.d).astype(int)
+        for template in TEMPLATES:
+            for seed in range(4):
+                cov = real_mask_coverage(img.size, lm, "correct", template=template, rng=np.random.default_rng(seed))
+                assert cov[y, x] > 0.9, (name, template, seed, cov[y, x])
