@@ -173,19 +173,21 @@ def training_runs(meta: dict[str, Any]) -> str:
     """One bullet per training run behind the weights, with the command that reproduces it."""
     lines = []
     runs = runs_of(meta)
+    # what the list calls entry k (names[k]): a step when it made weights without training (an average, offsets)
+    names = [""] + [f"{'step' if 'calibration' in r or 'average' in r else 'run'} {k}" for k, r in enumerate(runs, 1)]
     for k, run in enumerate(runs, 1):
         if "calibration" in run:
             lines.append(f"- Step {k}, {_calibrated(run['calibration'])}")
             continue
         if "average" in run:
-            lines.append(f"- Step {k}, {_averaged(run['average'], k)}")
+            lines.append(f"- Step {k}, {_averaged(run['average'], k, names)}")
             continue
         if "viewdistill" in run:
-            lines.append(f"- Run {k}, {_view_distilled(run['viewdistill'], k)}")
+            lines.append(f"- Run {k}, {_view_distilled(run['viewdistill'], names[k - 1])}")
             continue
         cfg = run["config"]
         minutes = run.get("minutes")
-        start = "from scratch" if not cfg.get("init") else f"from run {k - 1}'s kept weights (`--init`)"
+        start = "from scratch" if not cfg.get("init") else f"from {names[k - 1]}'s kept weights (`--init`)"
         if cfg.get("pretrained"):
             start = f"from public pretrained weights ({get_spec(cfg['model']).recipe.pretrained_name or 'its recipe'})"
         lines.append(
@@ -238,40 +240,43 @@ def _calibrated(cal: dict[str, Any]) -> str:
     )
 
 
-def _averaged(step: dict[str, Any], k: int) -> str:
-    """An averaging step (:mod:`maskxai.soup`) in words, with its command and validation scores."""
+def _averaged(step: dict[str, Any], k: int, names: list[str]) -> str:
+    """An averaging step (:mod:`maskxai.soup`) in words, with its command and validation scores; ``names[j]`` is
+    what the list calls entry ``j``."""
     from .soup import command_of as soup_command
 
     b, a = step.get("before_runs", k - 2), k - 1
+    before, after = names[b], names[a]
     path = (
-        f"run {a} continued from run {b}"
+        f"{after} continued from {before}"
         if a == b + 1
-        else f"runs {b + 1} to {a} each continued the one before, from run {b}"
+        else f"runs {b + 1} to {a} each continued the one before, from {before}"
     )
     scores = ", ".join(f"{x}: {v:.3f}" for x, v in step["scores"].items())
     return (
-        f"the weights of run {b} and run {a} averaged (`{soup_command(step)}`, `--before` being run {b}'s kept "
-        f"weights, `--after` run {a}'s): {1 - step['alpha']:g} x run {b} + {step['alpha']:g} x run {a}, every "
+        f"the weights of {before} and {after} averaged (`{soup_command(step)}`, `--before` being {before}'s "
+        f"weights, `--after` {after}'s): {1 - step['alpha']:g} x {before} + {step['alpha']:g} x {after}, every "
         f"tensor (WiSE-FT: {path}, so the two lie in one basin). The mix was chosen on "
         f"the validation sets by the rule that keeps an epoch (selection score of each mix: {scores}). No test "
-        f"set was used. `--after` is run {a}'s `best.safetensors` (its `--out`); only the average is shipped."
+        f"set was used. `--after` is {after}'s `best.safetensors` (its `--out`); only the average is shipped."
     )
 
 
-def _view_distilled(step: dict[str, Any], k: int) -> str:
-    """A cross-view distillation run (:mod:`maskxai.viewdistill`) in words, with its command."""
+def _view_distilled(step: dict[str, Any], previous: str) -> str:
+    """A cross-view distillation run (:mod:`maskxai.viewdistill`) in words, with its command; ``previous`` is
+    what the list calls the entry before it (``"step 5"``)."""
     from .viewdistill import command_of as viewdistill_command
 
     cfg = step["config"]
     done = step.get("steps_done", cfg["steps"])
     steps = f"{done} steps" if done == cfg["steps"] else f"{done} of {cfg['steps']} steps (its time budget ended it)"
     source = (
-        f"`--init` being step {k - 1}'s weights and `--teacher` the teacher of step {k - 1}"
+        f"`--init` being {previous}'s weights and `--teacher` the teacher of {previous}"
         if cfg.get("init")
-        else f"`--teacher` being step {k - 1}'s weights"
+        else f"`--teacher` being {previous}'s weights"
     )
     return (
-        f"step {k - 1}'s weights taught to read {cfg['view']} draws by themselves (`{viewdistill_command(cfg)}`, "
+        f"{previous}'s weights taught to read {cfg['view']} draws by themselves (`{viewdistill_command(cfg)}`, "
         f"{source}): the frozen teacher sees each augmented draw as it is, the "
         f"student the same draw as a {cfg['view']} frame, and matches the teacher's probabilities (temperature "
         f"{cfg['temperature']}) and pooled features, plus {cfg['label_weight']} x cross-entropy on the labels; "

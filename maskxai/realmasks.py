@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .masks import CORRECT_BELOW_CHIN, FaceFrame
+from .masks import CHIN_OUT_DEPTH, CORRECT_BELOW_CHIN, FaceFrame
 
 ASSETS = Path(__file__).resolve().parent / "assets" / "masks"
 PLACEMENTS: dict[str, str] = {
@@ -123,7 +123,7 @@ def face_anchors(frame: FaceFrame, placement: str, rng: np.random.Generator) -> 
         "correct": (0.3 * n + j(0.05), c + CORRECT_BELOW_CHIN + j(0.05)),
         "below_nose": (n + (m - n) * (0.3 + j(0.08)), c + 0.3 + j(0.08)),
         "chin": (m + (c - m) * (0.45 + j(0.08)), c + 0.55 + j(0.1)),
-        "nose_mouth": (0.3 * n + j(0.05), m + (c - m) * (0.4 + j(0.08))),
+        "nose_mouth": (0.3 * n + j(0.05), m + (c - m) * (CHIN_OUT_DEPTH + j(0.08))),
     }[base]
     wt = rng.uniform(1.05, 1.25)  # half width at the cheeks
     wb = wt * rng.uniform(0.75, 0.9)  # at the jaw

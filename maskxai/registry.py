@@ -21,8 +21,9 @@ DISPLAY_NAMES: dict[str, str] = {
 
 
 # The Hub tag the app pins by default and ``maskxai.publish`` writes: a new tag whenever the shipped weights change
-# (v1: the weights until 2026-11-26; v2: the averages of 2026-11-27), so a pinned app never gets other weights.
-HUB_REVISION = "v2"
+# (v1: the weights until 2026-11-26; v2: the averages of 2026-11-27; v3: InceptionResnetV1 step 8, taught to read
+# video frames, 2026-11-27), so a pinned app never gets other weights.
+HUB_REVISION = "v3"
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,17 @@ mediapipe 0.10.14's wheel ships its face mesh (``mediapipe/modules/face_landmark
 offline; it is not a dependency of the project (it pins ``numpy<2`` and pulls jax and OpenCV), only this
 measurement's. Two steps:
 
-    python3 -m venv /tmp/mp && /tmp/mp/bin/pip install "numpy<2" mediapipe==0.10.14 pillow
+    python3 -m venv /tmp/mp && /tmp/mp/bin/pip install "numpy<2" mediapipe==0.10.14 pillow scikit-image
     /tmp/mp/bin/python scripts/chin_fit.py measure     # mesh chin (point 152) of Face Mask 12K's bare faces
     python scripts/chin_fit.py fit                     # the project's venv: fit on train, score on val
 
 ``measure`` writes ``docs/chin_landmarks.json`` (numbers only: each face's five MTCNN points, from the landmark
-cache ``.cache/landmarks_12k.json``, and the mesh's chin, in the image's pixels; no image), and the chins of
-the two portraits the examples are made from (skimage's astronaut, matplotlib's Grace Hopper). ``fit`` fits
+cache ``.cache/landmarks_12k.json``, and the mesh's chin and lower lip, in the image's pixels; no image), and the
+chins of the two portraits the examples are made from (skimage's astronaut, matplotlib's Grace Hopper). ``fit`` fits
 ``chin_v = a + b * nose_v + c * mouth_v`` (face-frame units: distance below the eye line over the eye distance) on
-the train faces and prints, on the val faces, how far each rule's chin is from the mesh's, and how often the
-correct mask's bottom edge (chin + 0.12 - 0.06 at worst) would stop above it.
+the train faces and prints, on the val faces, how far each rule's chin is from the mesh's, and how often a
+correctly worn mask's bottom edge (each rule with its margin below the chin) covers the mesh's chin.
+``tests/test_realmasks.py`` checks every placement against these faces' mesh points.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "chin_landmarks.json"
 MENTON = 152  # the face mesh's lowest chin point
+LOWER_LIP = 17  # the lower lip's lowest point
 
 
 def measure(cache: Path, data: Path, per_split: int, seed: int) -> None:
@@ -53,8 +55,17 @@ def measure(cache: Path, data: Path, per_split: int, seed: int) -> None:
             if not found:
                 continue
             h, w = a.shape[:2]
-            pt = found[0].landmark[MENTON]
-            rows.append({"path": rel, "split": split, "size": [w, h], "lm5": by_rel[rel], "chin": [pt.x * w, pt.y * h]})
+            pt, lip = found[0].landmark[MENTON], found[0].landmark[LOWER_LIP]
+            rows.append(
+                {
+                    "path": rel,
+                    "split": split,
+                    "size": [w, h],
+                    "lm5": by_rel[rel],
+                    "chin": [pt.x * w, pt.y * h],
+                    "lip": [lip.x * w, lip.y * h],
+                }
+            )
     portraits = {}  # the example portraits' chins, for tests/test_masks.py
     import matplotlib.cbook
     import skimage.data
@@ -67,7 +78,7 @@ def measure(cache: Path, data: Path, per_split: int, seed: int) -> None:
     OUT.write_text(
         json.dumps(
             {
-                "source": "Face Mask 12K without_mask, mediapipe 0.10.14 face mesh point 152",
+                "source": "Face Mask 12K without_mask; mediapipe 0.10.14 face mesh: 152 chin, 17 lower lip",
                 "portraits": portraits,
                 "faces": rows,
             },

@@ -121,3 +121,38 @@ def test_a_correct_mask_covers_the_chin_of_real_portraits(portraits):
             for seed in range(4):
                 cov = real_mask_coverage(img.size, lm, "correct", template=template, rng=np.random.default_rng(seed))
                 assert cov[y, x] > 0.9, (name, template, seed, cov[y, x])
+
+
+def test_placements_on_measured_faces():
+    """Each placement against a face mesh's points on 120 real faces (docs/chin_landmarks.json: Face Mask 12K val
+    faces, their MTCNN points and the mesh's chin): rates, since five points cannot place every mask right."""
+    import json
+    from pathlib import Path
+
+    from maskxai.masks import FaceFrame
+
+    data = json.loads((Path(__file__).resolve().parent.parent / "docs" / "chin_landmarks.json").read_text())
+    faces = [r for r in data["faces"] if r["split"] == "val"][:120]
+    hits: dict[tuple[str, str], list[bool]] = {}
+    for i, r in enumerate(faces):
+        lm = np.array(r["lm5"])
+        try:
+            f = FaceFrame.from_landmarks(lm)
+        except ValueError:
+            continue
+        pad = int(2 * f.d)  # room for masks pulled below the chin
+        lm = lm + pad
+        size = (r["size"][0] + 2 * pad, r["size"][1] + 2 * pad)
+        points = {"nose": lm[2], "mouth": (lm[3] + lm[4]) / 2, "chin": np.array(r["chin"]) + pad}
+        for placement in PLACEMENTS:
+            cov = real_mask_coverage(size, lm, placement, rng=np.random.default_rng(i))
+            for name, (x, y) in points.items():
+                hits.setdefault((placement, name), []).append(bool(cov[round(y), round(x)] > 0.5))
+    rate = {k: float(np.mean(v)) for k, v in hits.items()}
+    assert len(hits["correct", "chin"]) > 100
+    assert min(rate["correct", p] for p in ("nose", "mouth", "chin")) >= 0.95, rate
+    assert rate["below_nose", "nose"] <= 0.02 and rate["below_nose", "mouth"] >= 0.98, rate
+    assert rate["chin", "nose"] <= 0.02 and rate["chin", "mouth"] <= 0.02 and rate["chin", "chin"] >= 0.8, rate
+    assert min(rate["nose_mouth", "nose"], rate["nose_mouth", "mouth"]) >= 0.98, rate
+    assert rate["nose_mouth", "chin"] <= 0.25, rate  # chin out: 13-15 % of these masks still reach it (README)
+    assert max(rate["hanging", p] for p in ("nose", "mouth")) <= 0.02, rate

@@ -89,6 +89,12 @@ def test_metadata_and_card_name_the_step_and_its_command():
     longer = training_runs({"extra": soup_metadata(_meta([RUN, RUN2, RUN2]), step)})
     assert "Step 4, the weights of run 1 and run 3 averaged" in longer
     assert "runs 2 to 3 each continued the one before, from run 1, so the two lie in one basin" in longer
+    # an average of an average: the list calls the earlier average a step, and the runs that continued it say so
+    twice = extra["runs"] + [RUN2, RUN2]
+    again = training_runs({"extra": soup_metadata(_meta(twice), {**step, "before_runs": 3})})
+    assert "Step 6, the weights of step 3 and run 5 averaged" in again and "0.3 x step 3 + 0.7 x run 5" in again
+    assert "runs 4 to 5 each continued the one before, from step 3" in again
+    assert "Run 4, from step 3's kept weights (`--init`)" in again
     # A k-fold base must not have chosen anything on Face Mask Detection's val split, averages included.
     assert base_problems({"extra": extra}) == []
     bad = {**step, "select": "face-mask-detection"}

@@ -107,7 +107,7 @@ def test_run_trains_a_student_that_continues_the_teachers_chain(tmp_path, tiny_s
     # BatchNorm statistics stay the teacher's
     assert torch.allclose(student[1].running_mean, teacher[1].running_mean, atol=1e-3)
     card = training_runs(meta)
-    assert "- Run 2, step 1's weights taught to read video draws by themselves (`python -m maskxai.viewdistill" in card
+    assert "- Run 2, run 1's weights taught to read video draws by themselves (`python -m maskxai.viewdistill" in card
     assert "--steps 4" in card and "--out runs/vd" in card
     log = [line for line in (tmp_path / "vd" / "log.jsonl").read_text().splitlines() if line]
     assert len(log) == 1 and '"step": 4' in log[0]  # logged every 20 steps and at the end
@@ -133,8 +133,8 @@ def test_run_trains_a_student_that_continues_the_teachers_chain(tmp_path, tiny_s
     assert chain[:2] == runs_of(read_metadata(out)) and chain[2]["viewdistill"]["config"]["init"] == str(out)
     assert lineage_problem(read_metadata(out), read_metadata(more)) == ""
     assert lineage_problem(read_metadata(tpath), read_metadata(more)) == ""
-    assert "- Run 3, step 2's weights taught" in training_runs(read_metadata(more))
-    assert "`--init` being step 2's weights and `--teacher` the teacher of step 2" in training_runs(read_metadata(more))
+    assert "- Run 3, run 2's weights taught" in training_runs(read_metadata(more))
+    assert "`--init` being run 2's weights and `--teacher` the teacher of run 2" in training_runs(read_metadata(more))
     with pytest.raises(FileNotFoundError, match="--init .*no such weights file"):
         vd.run(dataclasses.replace(cfg, init=str(tmp_path / "nope.safetensors"), out=str(tmp_path / "x")))
 
