@@ -427,8 +427,10 @@ the best mean macro recall on the validation sets (or the val metrics its `--sel
   available. Augmentation: flips, rotations up to 12 degrees, scale and position jitter, colour, blur and
   motion blur, low light with noise, JPEG artefacts; since the runs with `real_*` placements also harsh light
   (over-exposure, hard side light), faces of 24-96 px scaled up, and grayscale on a fifth of the draws.
-- The mask renderer changed once after the first runs of the shipped weights had started (an FFP2 mask
-  pulled below the nose no longer covers the nose tip), so a rerun of run 1 draws slightly different faces.
+- The mask renderer changed twice after the first runs of the shipped weights had started (an FFP2 mask
+  pulled below the nose no longer covers the nose tip; on 2026-11-27 the chin, which five landmarks do not
+  give, was fitted to a face mesh, `scripts/chin_fit.py`: before, a smile lifted it and a fifth of the masks
+  drawn "worn correctly" left the chin out), so a rerun of an earlier run draws slightly different faces.
 - Input size: {spec.input_size} px. It keeps a training step affordable on a CPU, matches the
   datasets' resolution (Face Mask 12K is 160 px; most real faces are smaller), and keeps Integrated
   Gradients at about half the cost of 224 px; the price is a coarser Grad-CAM grid (see the app's layer choice).
@@ -448,7 +450,25 @@ around a chin or nose the way fabric does. Real
 photos with incorrectly worn masks are few (Face Mask Detection has 123 such boxes in all), so the
 `incorrectly_masked` recall on real photos rests on a small test set. A hand or a scarf over the mouth
 was not in the training data.
+
+{examples_note(model)}
 """
+
+
+def examples_note(model: str) -> str:
+    """What the model says on the app's example photos (``tests/test_examples.py`` holds it to this)."""
+    from .examples import KNOWN_WRONG
+
+    known = KNOWN_WRONG.get(model, {})
+    if not known:
+        return (
+            f"On the app's example photos it gives every face its class (`python -m maskxai.examples --check {model}`)."
+        )
+    listed = "; ".join(f"`{name}`: {why}" for name, why in known.items())
+    return (
+        f"On the app's example photos it gets {len(known)} face(s) wrong, shown on the page as they are "
+        f"(`python -m maskxai.examples --check {model}`): {listed}."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -72,3 +72,13 @@ def test_check_names_the_wrong_examples_and_fails(tmp_path, capsys):
         main(["--check", "inception_resnet_v1", "--weights", str(w)])
     with pytest.raises(SystemExit, match="error: "):
         main(["--check", "inception_resnet_v1", "--weights", str(tmp_path / "missing.safetensors")])
+
+
+@pytest.mark.parametrize("model", ["inception_resnet_v1", "resnet50"])
+def test_model_cards_say_what_the_model_gets_wrong_on_the_examples(model):
+    from maskxai.modelcard import examples_note
+
+    note = examples_note(model)
+    assert all(name in note for name in KNOWN_WRONG.get(model, {}))
+    assert ("every face its class" in note) == (model not in KNOWN_WRONG)
+    assert note in (EXAMPLES.parent / "checkpoints" / f"{model}.md").read_text()  # the shipped card is current
