@@ -75,17 +75,15 @@ def measure(cache: Path, data: Path, per_split: int, seed: int) -> None:
     for name, a in (("astronaut", skimage.data.astronaut()), ("hopper", hopper)):
         pt = mesh.process(a).multi_face_landmarks[0].landmark[MENTON]
         portraits[name] = [round(pt.x * a.shape[1], 1), round(pt.y * a.shape[0], 1)]
-    OUT.write_text(
-        json.dumps(
-            {
-                "source": "Face Mask 12K without_mask; mediapipe 0.10.14 face mesh: 152 chin, 17 lower lip",
-                "portraits": portraits,
-                "faces": rows,
-            },
-            indent=0,
-        )
-    )
+    head = {"source": "Face Mask 12K without_mask; mediapipe 0.10.14 face mesh: 152 chin, 17 lower lip"}
+    write(head | {"portraits": portraits}, rows)
     print(f"{len(rows)} faces -> {OUT}")
+
+
+def write(head: dict, rows: list[dict]) -> None:
+    """``docs/chin_landmarks.json``: the header's keys, then ``faces``, one face a line (a readable diff)."""
+    body = ",\n".join(json.dumps(r) for r in rows)
+    OUT.write_text(json.dumps(head)[:-1] + f', "faces": [\n{body}\n]}}\n')
 
 
 def frame_coords(lm5: np.ndarray, chin: np.ndarray) -> tuple[float, float, float]:
