@@ -3,8 +3,9 @@
 # video frames by itself (maskxai.viewdistill: the frozen shipped model sees each draw in colour, the student the
 # same draw as a 48-80 px grayscale frame), then the average with the shipped weights chosen on validation
 # (maskxai.soup, the video rule below). On the 2-core CPU, 700 steps of 32 gained 0.005 by that rule and 1,888 steps
-# (runs 2 and 3) 0.014, but flipped one example face, so the call ends with the examples check (README,
-# "Teaching the model to read video frames"); this runs the same recipe at GPU scale.
+# (runs 2 and 3) 0.014; run 3, kept whole, is the shipped step 8 since the examples were redrawn with the chin fix
+# (README, "The chin, fitted to a face mesh"), so the teacher is now step 8. The call ends with the examples check;
+# this runs the same recipe at GPU scale.
 #
 # Here, before the call (a call carries 64 MiB at most, the working tree included):
 #   python scripts/pack_data.py --keep face-mask-12k=0.4 --quality face-mask-12k=65,maskedface-net=70   # 32 MB
