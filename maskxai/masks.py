@@ -92,6 +92,11 @@ class FaceFrame:
         """Face-frame points ``(N, 2)`` (u right, v down, unit d) to image pixels."""
         return self.origin + (uv[:, :1] * self.ex + uv[:, 1:2] * self.ey) * self.d
 
+    def to_frame(self, xy: np.ndarray) -> np.ndarray:
+        """Image pixels ``(N, 2)`` to face-frame points (the inverse of :meth:`to_image`)."""
+        rel = np.asarray(xy, dtype=np.float64).reshape(-1, 2) - self.origin
+        return np.stack([rel @ self.ex, rel @ self.ey], axis=1) / self.d
+
 
 def _outline(
     frame: FaceFrame, top: float, bottom: float, style: str, rng: np.random.Generator, over_nose: bool

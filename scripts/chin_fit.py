@@ -86,29 +86,18 @@ def write(head: dict, rows: list[dict]) -> None:
     OUT.write_text(json.dumps(head)[:-1] + f', "faces": [\n{body}\n]}}\n')
 
 
-def frame_coords(lm5: np.ndarray, chin: np.ndarray) -> tuple[float, float, float]:
-    """(nose_v, mouth_v, chin_v): below the eye line, in eye distances."""
-    le, re, nose, ml, mr = lm5
-    origin, ex = (le + re) / 2, re - le
-    d = float(np.linalg.norm(ex))
-    ey = np.array([-ex[1], ex[0]]) / d
-    v = lambda p: float((p - origin) @ ey) / d  # noqa: E731
-    return v(nose), v((ml + mr) / 2), v(chin)
-
-
 def fit() -> None:
     sys.path.insert(0, str(ROOT))
     from maskxai.masks import CORRECT_BELOW_CHIN, FaceFrame
 
-    rows = json.loads(OUT.read_text())["faces"]
-    coords = {
-        s: np.array([frame_coords(np.array(r["lm5"]), np.array(r["chin"])) for r in rows if r["split"] == s])
-        for s in ("train", "val")
-    }
-    for s, c in coords.items():
-        keep = (c[:, 0] > 0.1) & (c[:, 1] > c[:, 0])  # landmarks in face order (FaceFrame refuses the rest)
-        coords[s] = c[keep]
-    tr, va = coords["train"], coords["val"]
+    coords: dict[str, list[tuple[float, float, float, float]]] = {"train": [], "val": []}
+    for r in json.loads(OUT.read_text())["faces"]:
+        try:
+            f = FaceFrame.from_landmarks(np.array(r["lm5"]))
+        except ValueError:  # landmarks out of face order: the renderer refuses them, the fit leaves them out
+            continue
+        coords[r["split"]].append((f.nose, f.mouth, float(f.to_frame(np.array(r["chin"]))[0, 1]), f.chin))
+    tr, va = np.array(coords["train"]), np.array(coords["val"])
     a = np.column_stack([np.ones(len(tr)), tr[:, 0], tr[:, 1]])
     coef, *_ = np.linalg.lstsq(a, tr[:, 2], rcond=None)
     fitted = f"{coef[0]:.3f} + {coef[1]:.3f} nose_v + {coef[2]:.3f} mouth_v"
@@ -117,23 +106,18 @@ def fit() -> None:
     def old(n: float, m: float) -> float:
         return m + max(0.45, 1.35 * (m - n))
 
-    def now(n: float, m: float) -> float:
-        lm = np.array([[0, 0], [1, 0], [0.5, n], [0.3, m], [0.7, m]], dtype=np.float64)
-        return FaceFrame.from_landmarks(lm).chin
-
-    # each rule, and where a correctly worn mask's bottom edge went with it: (mean margin, jitter)
+    # each rule's chin on the val faces, and where a correctly worn mask's bottom edge went with it: (margin, jitter)
     rules = {
-        "old rule, mouth + max(0.45, 1.35 (mouth - nose))": (old, 0.12, 0.06),
-        "fitted on train": (lambda n, m: float(coef @ [1, n, m]), CORRECT_BELOW_CHIN, 0.05),
-        "FaceFrame now (CHIN_FIT, floor mouth + 0.3)": (now, CORRECT_BELOW_CHIN, 0.05),
+        "old rule, mouth + max(0.45, 1.35 (mouth - nose))": ([old(n, m) for n, m, *_ in va], 0.12, 0.06),
+        "fitted on train": ([float(coef @ [1, n, m]) for n, m, *_ in va], CORRECT_BELOW_CHIN, 0.05),
+        "FaceFrame now (CHIN_FIT, floor mouth + 0.3)": (va[:, 3], CORRECT_BELOW_CHIN, 0.05),
     }
     print(
         f"train: mesh chin - mouth: min {np.min(tr[:, 2] - tr[:, 1]):.2f}, 1st percentile "
         f"{np.quantile(tr[:, 2] - tr[:, 1], 0.01):.2f}"
     )
-    for name, (rule, margin, jitter) in rules.items():
-        est = np.array([rule(n, m) for n, m, _ in va])
-        err = est - va[:, 2]
+    for name, (est, margin, jitter) in rules.items():
+        err = np.asarray(est) - va[:, 2]
         print(
             f"{name}: val mean error {err.mean():+.3f}, mean |error| {np.abs(err).mean():.3f}, 90th percentile "
             f"|error| {np.quantile(np.abs(err), 0.9):.3f}; a correct mask (chin + {margin} +- {jitter}) covers the "

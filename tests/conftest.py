@@ -111,3 +111,12 @@ def app_server():
 
     with AppServer() as s:
         yield s
+
+
+@pytest.fixture(scope="session")
+def chin_data() -> dict:
+    """Face-mesh chins measured by ``scripts/chin_fit.py`` (``docs/chin_landmarks.json``: numbers, no images)."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).resolve().parent.parent / "docs" / "chin_landmarks.json").read_text())

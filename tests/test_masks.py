@@ -76,38 +76,40 @@ def test_renders_on_a_real_portrait(portraits):
     assert out.size == img.size and out.tobytes() != img.tobytes()
 
 
-def _chin_data() -> dict:
-    import json
-    from pathlib import Path
-
-    return json.loads((Path(__file__).resolve().parent.parent / "docs" / "chin_landmarks.json").read_text())
-
-
-def test_chin_rule_is_the_fit_to_the_measured_chins():
+def test_chin_rule_is_the_fit_to_the_measured_chins(chin_data):
     """CHIN_FIT is the least-squares fit of the face mesh's chins on the train faces (scripts/chin_fit.py)."""
     from maskxai.masks import CHIN_FIT, FaceFrame
 
     rows = []
-    for r in _chin_data()["faces"]:
+    for r in chin_data["faces"]:
         if r["split"] != "train":
             continue
         try:
             f = FaceFrame.from_landmarks(np.array(r["lm5"]))
         except ValueError:  # landmarks out of face order: the renderer refuses them, the fit leaves them out
             continue
-        rows.append((1.0, f.nose, f.mouth, float((np.array(r["chin"]) - f.origin) @ f.ey) / f.d))
+        rows.append((1.0, f.nose, f.mouth, f.to_frame(np.array(r["chin"]))[0, 1]))
     a = np.array(rows)
     coef, *_ = np.linalg.lstsq(a[:, :3], a[:, 3], rcond=None)
     assert len(a) > 1000 and np.allclose(coef, CHIN_FIT, atol=0.001), coef
 
 
-def test_the_chin_of_a_smiling_face_is_not_lifted_with_her_mouth(portraits):
+def test_the_chin_of_a_smiling_face_is_not_lifted_with_her_mouth(portraits, chin_data):
     """The astronaut smiles: her mouth corners sit high. The chin estimate stays within 0.3 eye distances of the
     face mesh's chin (the old rule put it 0.38 above), and so does Grace Hopper's."""
     from maskxai.examples import landmarks
     from maskxai.masks import FaceFrame
 
-    for name, (x, y) in _chin_data()["portraits"].items():
+    for name, chin in chin_data["portraits"].items():
         f = FaceFrame.from_landmarks(landmarks(portraits[name]))
-        mesh_v = float((np.array([x, y]) - f.origin) @ f.ey) / f.d
+        mesh_v = f.to_frame(np.array(chin))[0, 1]
         assert abs(f.chin - mesh_v) < 0.3, (name, f.chin, mesh_v)
+
+
+def test_face_frame_maps_pixels_there_and_back():
+    from maskxai.masks import FaceFrame
+
+    f = FaceFrame.from_landmarks(LM)
+    uv = np.array([[0.0, 0.0], [0.5, 1.2], [-0.3, 1.6]])
+    assert np.allclose(f.to_frame(f.to_image(uv)), uv)
+    assert np.allclose(f.to_frame(LM[:2]), [[-0.5, 0.0], [0.5, 0.0]])  # the eyes

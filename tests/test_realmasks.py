@@ -102,17 +102,13 @@ def test_training_draws_real_placements_with_their_labels():
     assert lab == "not_masked" and img.size == (260, 286)  # padded like the app's crop margin
 
 
-def test_a_correct_mask_covers_the_chin_of_real_portraits(portraits):
+def test_a_correct_mask_covers_the_chin_of_real_portraits(portraits, chin_data):
     """On both example portraits, every front template worn correctly covers the chin a tenth of an eye distance
     above its lowest point as a face mesh finds it (docs/chin_landmarks.json): the astronaut's used to show."""
-    import json
-    from pathlib import Path
-
     from maskxai.examples import landmarks
     from maskxai.masks import FaceFrame
 
-    chins = json.loads((Path(__file__).resolve().parent.parent / "docs" / "chin_landmarks.json").read_text())
-    for name, chin in chins["portraits"].items():
+    for name, chin in chin_data["portraits"].items():
         img = portraits[name]
         lm = landmarks(img)
         f = FaceFrame.from_landmarks(lm)
@@ -123,16 +119,12 @@ def test_a_correct_mask_covers_the_chin_of_real_portraits(portraits):
                 assert cov[y, x] > 0.9, (name, template, seed, cov[y, x])
 
 
-def test_placements_on_measured_faces():
+def test_placements_on_measured_faces(chin_data):
     """Each placement against a face mesh's points on 120 real faces (docs/chin_landmarks.json: Face Mask 12K val
     faces, their MTCNN points and the mesh's chin): rates, since five points cannot place every mask right."""
-    import json
-    from pathlib import Path
-
     from maskxai.masks import FaceFrame
 
-    data = json.loads((Path(__file__).resolve().parent.parent / "docs" / "chin_landmarks.json").read_text())
-    faces = [r for r in data["faces"] if r["split"] == "val"][:120]
+    faces = [r for r in chin_data["faces"] if r["split"] == "val"][:120]
     hits: dict[tuple[str, str], list[bool]] = {}
     for i, r in enumerate(faces):
         lm = np.array(r["lm5"])
