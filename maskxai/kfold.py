@@ -39,7 +39,7 @@ from .data import Sample, fold_of, load_voc
 from .evaluate import Predictions, metrics_of, predict, sorted_mistakes, write_errors
 from .metrics import format_interval
 from .registry import LABELS, list_models
-from .train import TrainConfig, parse_args, parse_mix, runs_of, train
+from .train import TrainConfig, command_of, parse_args, parse_mix, runs_of, train
 from .trainset import SOURCE_WEIGHTS
 from .weights import load_model, read_metadata
 
@@ -98,6 +98,16 @@ def _chose_on_fmd(select: str) -> bool:
     (``face-mask-detection-tight``); an empty rule reads every val set."""
     names = [t.split(":")[0].strip() for t in select.split(",") if t.strip()]
     return not names or any(n.startswith("face-mask-detection") for n in names)
+
+
+def base_run(weights: Path) -> dict[str, Any]:
+    """What made a base, for the record: the command of each run behind it (from its metadata) and, where its run
+    folder has one, the last run's epoch log (``log.jsonl`` beside the weights)."""
+    rec: dict[str, Any] = {"commands": [command_of(r["config"]) for r in runs_of(read_metadata(weights))]}
+    log = weights.parent / "log.jsonl"
+    if log.is_file():
+        rec["log"] = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return rec
 
 
 def run_fold(cfg: TrainConfig, samples: list[Sample], out: Path) -> tuple[dict[str, Any], Predictions]:
@@ -168,6 +178,8 @@ def main(argv: list[str] | None = None) -> None:
         mistakes += preds.mistakes
     res: dict[str, Any] = {"model": a.model, "k": a.folds, "min_size": a.min_size, "train_args": train_args}
     res["base"] = a.base
+    if a.base:
+        res["base_run"] = base_run(Path(a.base))
     res["folds"] = folds
     if len(folds) == a.folds:
         res["pooled"] = pooled(all_samples, all_probs)

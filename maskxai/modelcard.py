@@ -21,7 +21,7 @@ from .data import load_dataset
 from .evaluate import contact_sheet, metrics_of, predict, sorted_mistakes
 from .metrics import format_interval
 from .registry import DISPLAY_NAMES, LABELS, get_spec, list_models
-from .train import command_of, parse_mix, runs_of
+from .train import command_of, parse_mix, runs_of, with_recipe
 from .trainset import SOURCE_WEIGHTS
 from .weights import REPO_ROOT, checkpoints_dir, load_model, read_metadata
 
@@ -349,6 +349,7 @@ def kfold_section(model: str, folder: Path | None = None) -> str:
     row = {"title": title, **res["pooled"]}
     recalls = [f["metrics"]["intervals"]["per_class"]["incorrectly_masked"] for f in res["folds"]]
     folds = ", ".join(format_interval(r) for r in recalls)
+    recipe = kfold_recipe(res)
     return f"""## Real photos, {res["k"]}-fold
 
 Every face of Face Mask Detection scored once by a model of this card's **k-fold recipe** that never saw its photo
@@ -358,8 +359,29 @@ README, "Real photos, 5-fold"): these weights saw 70 % of the photos and cannot 
 
 {results_table([row])}
 
-Worn incorrectly, by fold: {folds}.
+Worn incorrectly, by fold: {folds}.{recipe}
 """
+
+
+def kfold_recipe(res: dict[str, Any]) -> str:
+    """The recipe behind a k-fold record, read from it: each fold's fine-tune (from its training options) and
+    the base's kept epoch (from the base's log, where the record has it); empty without training options."""
+    if not res.get("train_args"):
+        return ""
+    from .kfold import fold_config  # only here: kfold imports the training code
+
+    cfg = with_recipe(fold_config(res["model"], 0, res["k"], Path("runs"), list(res["train_args"])))
+    weights = {**SOURCE_WEIGHTS, **parse_mix(cfg.mix)}  # sources the mix does not name keep their weight
+    fmd = weights["face-mask-detection"] / sum(weights.values())
+    text = (
+        f"\n\nThe recipe, from the record: each fold {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} of {cfg.samples_per_epoch:,} draws "
+        f"(batch {cfg.batch_size}, lr {cfg.lr:g}, Face Mask Detection {fmd * 100:.0f} % of the draws)"
+    )
+    log = res.get("base_run", {}).get("log", [])
+    if log:
+        kept = max(log, key=lambda e: e["val_score"])
+        text += f" from a base that kept epoch {kept['epoch']} of {len(log)} ({kept['minutes']:.0f} min of training up to it)"
+    return text + "."
 
 
 def not_measured_kfold(model: str, record: str) -> str:
@@ -368,10 +390,10 @@ def not_measured_kfold(model: str, record: str) -> str:
 
 This model has no row scored on all of Face Mask Detection: these weights saw 70 % of its photos, and the recipe
 that scores every photo once with a model that never saw it (a base that never saw the set, then one fine-tune per
-fold: `python -m maskxai.kfold --base`) needs a GPU: `MODEL={model} bash scripts/device_kfold.sh`, one call on a
-lent GPU, writes the record this section is made from (`docs/{record}`). On 2 CPU cores it would take many hours
-(README, "Real photos, 5-fold"). Until then its real photos with a mask worn incorrectly are the 19 of the test
-split above: read that recall with its interval.
+fold: `python -m maskxai.kfold --base`) writes the record this section is made from (`docs/{record}`):
+`MODEL={model} bash scripts/device_kfold.sh` in one call on a lent GPU, or `MODEL={model} bash scripts/cpu_kfold.sh`,
+the same recipe with fewer draws, in about two hours on 2 CPU cores (README, "Real photos, 5-fold"). Until then its
+real photos with a mask worn incorrectly are the 19 of the test split above: read that recall with its interval.
 """
 
 

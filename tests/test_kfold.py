@@ -164,6 +164,10 @@ def test_tiny_kfold_from_a_clean_base(tmp_path, tiny_spec, capsys):
     kf.main(["--model", "tiny_test_cnn", "--folds", "3", "--out", str(tmp_path / "kf"), "--base", base, "--", *common])
     res = json.loads((tmp_path / "kf" / "kfold.json").read_text())
     assert res["base"] == base and res["pooled"]["n"] == 18
+    # the record says how the base was made: its command (from its metadata) and its epoch log
+    assert res["base_run"]["commands"][0].startswith("python -m maskxai.train --model tiny_test_cnn")
+    assert "--mix face-mask-detection=0" in res["base_run"]["commands"][0]
+    assert [e["epoch"] for e in res["base_run"]["log"]] == [1]
     from maskxai.train import runs_of
     from maskxai.weights import read_metadata
 
@@ -176,11 +180,21 @@ def test_tiny_kfold_from_a_clean_base(tmp_path, tiny_spec, capsys):
     missing = kfold_section("tiny_test_cnn", tmp_path)  # no record: the card says so and how to make it
     assert missing.startswith("## Real photos, k-fold: not measured yet")
     assert "MODEL=tiny_test_cnn bash scripts/device_kfold.sh" in missing and "kfold_tiny_test_cnn.json" in missing
+    assert "MODEL=tiny_test_cnn bash scripts/cpu_kfold.sh" in missing
     (tmp_path / "kfold_tiny_test_cnn.json").write_text((tmp_path / "kf" / "kfold.json").read_text())
     text = kfold_section("tiny_test_cnn", tmp_path)
     acc = format_interval(res["pooled"]["intervals"]["accuracy"])
     assert text.startswith("## Real photos, 3-fold") and f"boxes >= 10 px | 18 | {acc} |" in text
     assert text.count("(") >= 3 + 3  # every fold's worn-incorrectly recall with its interval
+    # the recipe, read from the record: the folds' training options (the default mix: 28 of 100 from the set)
+    assert "each fold 1 epoch of 16 draws (batch 8, lr 0.002, Face Mask Detection 28 % of the draws) from a base" in text
+    record = json.loads((tmp_path / "kfold_tiny_test_cnn.json").read_text())
+    record["train_args"] += ["--mix", "face-mask-detection=0.35,synthetic=0.3,maskedface-net=0.25,face-mask-12k=0.1"]
+    record["base_run"] = {"log": [{"epoch": 1, "val_score": 0.5, "minutes": 1.0}, {"epoch": 2, "val_score": 0.7,
+                                  "minutes": 2.4}, {"epoch": 3, "val_score": 0.6, "minutes": 3.5}]}  # fmt: skip
+    (tmp_path / "kfold_tiny_test_cnn.json").write_text(json.dumps(record))
+    text = kfold_section("tiny_test_cnn", tmp_path)
+    assert "Face Mask Detection 35 % of the draws) from a base that kept epoch 2 of 3 (2 min" in text
 
 
 def test_val_has_the_boxed_faces_as_tight_crops_taken_whole(tmp_path):
