@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -373,15 +374,21 @@ def kfold_recipe(res: dict[str, Any]) -> str:
     cfg = with_recipe(fold_config(res["model"], 0, res["k"], Path("runs"), list(res["train_args"])))
     weights = {**SOURCE_WEIGHTS, **parse_mix(cfg.mix)}  # sources the mix does not name keep their weight
     fmd = weights["face-mask-detection"] / sum(weights.values())
+    epochs = f"{cfg.epochs} epoch{'s' * (cfg.epochs != 1)}"
     text = (
-        f"\n\nThe recipe, from the record: each fold {cfg.epochs} epoch{'s' * (cfg.epochs != 1)} of {cfg.samples_per_epoch:,} draws "
-        f"(batch {cfg.batch_size}, lr {cfg.lr:g}, Face Mask Detection {fmd * 100:.0f} % of the draws)"
+        f"\n\nThe recipe, from the record: each fold {epochs} of {cfg.samples_per_epoch:,} draws (batch "
+        f"{cfg.batch_size}, lr {cfg.lr:g}, Face Mask Detection {fmd * 100:.0f} % of the draws)"
     )
     log = res.get("base_run", {}).get("log", [])
     if log:
         kept = max(log, key=lambda e: e["val_score"])
-        text += f" from a base that kept epoch {kept['epoch']} of {len(log)} ({kept['minutes']:.0f} min of training up to it)"
-    return text + "."
+        text += f" from a base that kept epoch {kept['epoch']} of {len(log)} ({kept['minutes']:.0f} min of training"
+        text += " up to it)"
+    base = res.get("base", "").split(" (")[0]  # a record may note after the path where its base came from
+    folds = f"python -m maskxai.kfold --model {res['model']} --folds {res['k']} --min-size {res['min_size']:g}"
+    folds += (f" --base {base}" if base else "") + f" --out OUT -- {shlex.join(res['train_args'])}"
+    made = [f"the base: `{c}`" for c in res.get("base_run", {}).get("commands", [])] + [f"the folds: `{folds}`"]
+    return text + ". Made by:\n\n" + "\n".join(f"- {m}" for m in made)
 
 
 def not_measured_kfold(model: str, record: str) -> str:

@@ -36,6 +36,6 @@ $PY -m maskxai.kfold --model "$MODEL" --folds 5 --out "$R/kfold" --base "$R/base
   "${COMMON[@]}" --epochs 2 --samples-per-epoch 3000 --lr 0.0005 --warmup-steps 30 \
   --mix "synthetic=0.3,face-mask-12k=0.1,maskedface-net=0.25,face-mask-detection=0.35" \
   --select "maskedface-net,face-mask-detection,face-mask-12k,synthetic-real" > "$R/kfold.log" 2>&1
-tail -7 "$R/kfold.log"
+grep -E "^(fold [0-9]|pooled)" "$R/kfold.log"  # each fold and the pooled row
 cp "$R/kfold/kfold.json" "docs/kfold_$MODEL.json"
 echo "== done $(date +%T): docs/kfold_$MODEL.json; the card: python -m maskxai.modelcard --model $MODEL"

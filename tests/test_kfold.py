@@ -187,14 +187,21 @@ def test_tiny_kfold_from_a_clean_base(tmp_path, tiny_spec, capsys):
     assert text.startswith("## Real photos, 3-fold") and f"boxes >= 10 px | 18 | {acc} |" in text
     assert text.count("(") >= 3 + 3  # every fold's worn-incorrectly recall with its interval
     # the recipe, read from the record: the folds' training options (the default mix: 28 of 100 from the set)
-    assert "each fold 1 epoch of 16 draws (batch 8, lr 0.002, Face Mask Detection 28 % of the draws) from a base" in text
+    assert (
+        "each fold 1 epoch of 16 draws (batch 8, lr 0.002, Face Mask Detection 28 % of the draws) from a base" in text
+    )
     record = json.loads((tmp_path / "kfold_tiny_test_cnn.json").read_text())
     record["train_args"] += ["--mix", "face-mask-detection=0.35,synthetic=0.3,maskedface-net=0.25,face-mask-12k=0.1"]
-    record["base_run"] = {"log": [{"epoch": 1, "val_score": 0.5, "minutes": 1.0}, {"epoch": 2, "val_score": 0.7,
-                                  "minutes": 2.4}, {"epoch": 3, "val_score": 0.6, "minutes": 3.5}]}  # fmt: skip
+    record["base_run"]["log"] = [{"epoch": 1, "val_score": 0.5, "minutes": 1.0}, {"epoch": 2, "val_score": 0.7,
+                                 "minutes": 2.4}, {"epoch": 3, "val_score": 0.6, "minutes": 3.5}]  # fmt: skip
     (tmp_path / "kfold_tiny_test_cnn.json").write_text(json.dumps(record))
     text = kfold_section("tiny_test_cnn", tmp_path)
     assert "Face Mask Detection 35 % of the draws) from a base that kept epoch 2 of 3 (2 min" in text
+    # and the commands that made it: the base's (from its metadata) and the folds' (rebuilt from the record)
+    made = text[text.index("Made by:") :]
+    assert "- the base: `python -m maskxai.train --model tiny_test_cnn" in made
+    assert f"- the folds: `python -m maskxai.kfold --model tiny_test_cnn --folds 3 --min-size 10 --base {base}" in made
+    assert "--mix face-mask-detection=0.35,synthetic=0.3" in made
 
 
 def test_val_has_the_boxed_faces_as_tight_crops_taken_whole(tmp_path):
