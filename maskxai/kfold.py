@@ -20,9 +20,10 @@ of the same base, the way final weights can be made from it:
 
 Each fold's kept weights are then scored on its test photos' boxes (``--min-size``, default 10 px: smaller
 boxes are only a few pixels of face). Written to ``OUT``: ``kfold.json`` (each fold's and the pooled accuracy and
-recalls with their 95 % Wilson intervals, and how each fold was trained) and ``errors/`` (contact sheets of the
-pooled mistakes). A fold with results is not redone and training resumes where it stopped, so the command can be
-rerun after an interruption.
+recalls with their 95 % Wilson intervals, how each fold was trained and, with ``--base``, the base's commands and
+epoch log) and ``errors/`` (contact sheets of the pooled mistakes). A fold with results is not redone and training
+resumes where it stopped, so the command can be rerun after an interruption. ``scripts/cpu_kfold.sh`` runs a base
+and its folds on a 2-core CPU in about two hours; ``scripts/device_kfold.sh`` the same recipe, larger, on a GPU.
 """
 
 from __future__ import annotations
