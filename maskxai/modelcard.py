@@ -20,6 +20,7 @@ from typing import Any
 
 from .data import load_dataset
 from .evaluate import contact_sheet, metrics_of, predict, sorted_mistakes
+from .kfold import fold_config
 from .metrics import format_interval
 from .registry import DISPLAY_NAMES, LABELS, get_spec, list_models
 from .train import command_of, parse_mix, runs_of, with_recipe
@@ -164,10 +165,14 @@ holds none of the datasets' images.
 """
 
 
+def _shares(mix: str) -> dict[str, float]:
+    """Each source's share of the draws under ``--mix`` (sources it does not name keep their default weight)."""
+    w = {**SOURCE_WEIGHTS, **parse_mix(mix)}
+    return {name: v / sum(w.values()) for name, v in w.items()}
+
+
 def _mixture(config: dict[str, Any]) -> str:
-    w = {**SOURCE_WEIGHTS, **parse_mix(config.get("mix", ""))}
-    total = sum(w.values())
-    return ", ".join(f"{name} {100 * v / total:.0f} %" for name, v in w.items())
+    return ", ".join(f"{name} {100 * v:.0f} %" for name, v in _shares(config.get("mix", "")).items())
 
 
 def training_runs(meta: dict[str, Any]) -> str:
@@ -369,11 +374,8 @@ def kfold_recipe(res: dict[str, Any]) -> str:
     the base's kept epoch (from the base's log, where the record has it); empty without training options."""
     if not res.get("train_args"):
         return ""
-    from .kfold import fold_config  # only here: kfold imports the training code
-
     cfg = with_recipe(fold_config(res["model"], 0, res["k"], Path("runs"), list(res["train_args"])))
-    weights = {**SOURCE_WEIGHTS, **parse_mix(cfg.mix)}  # sources the mix does not name keep their weight
-    fmd = weights["face-mask-detection"] / sum(weights.values())
+    fmd = _shares(cfg.mix)["face-mask-detection"]
     epochs = f"{cfg.epochs} epoch{'s' * (cfg.epochs != 1)}"
     text = (
         f"\n\nThe recipe, from the record: each fold {epochs} of {cfg.samples_per_epoch:,} draws (batch "
