@@ -2,8 +2,9 @@
 
 A folder of face crops made by another tool reaches ``maskxai.evaluate`` (and the app's "whole image" option)
 framed as that tool cut it, and is padded to a square (:func:`maskxai.faces.whole_face`). The question: is it
-better to frame such an image as the app frames a photo, by finding the face in it (the image padded by half its
-side, so that MTCNN sees a margin) and cropping around the box as the app does (:func:`maskxai.faces.crop_face`)?
+better to frame such an image as the app frames a photo, by finding the face in it (the image padded to 1.5
+times its side, so that MTCNN sees a margin) and cropping around the box as the app does
+(:func:`maskxai.faces.crop_face`)?
 Each validation set is scored both ways (a face the detector does not find, or finds smaller than 30 % of the
 image or off its centre, is left as given), and so are MaskedFace-Net's and synthetic-real's val faces first cut at
 the detector's box (as another tool would save them); each also as a video frame (grayscale, 64 px), the view
@@ -25,7 +26,7 @@ from maskxai.train import TrainConfig, validate
 from maskxai.trainset import fixed_eval_set
 from maskxai.weights import load_model
 
-PAD = 0.5  # margin added around the given image before detection, as a share of its longer side
+PAD = 0.5  # margin added around the given image before detection, as a share of its longer side (both sides)
 SETTINGS = DetectSettings(min_face_px=0, min_confidence=0.8)  # maskxai.evaluate --detect-faces's settings
 
 
@@ -77,8 +78,10 @@ def main(models: list[str]) -> None:
                 inc = f", worn incorrectly {m[1][1]}/{sum(m[1])}" if sum(m[1]) else ""
                 return f"{sum(m[i][i] for i in range(3))}/{r['n']}{inc}, macro {r['macro_recall']:.3f}"
 
-            print(f"    {name} (face found in {found[name]}/{len(given[name])}): "
-                  f"{cell(res[name])} -> {cell(res[name + ' >reframed'])}")
+            print(
+                f"    {name} (face found in {found[name]}/{len(given[name])}): "
+                f"{cell(res[name])} -> {cell(res[name + ' >reframed'])}"
+            )
 
 
 if __name__ == "__main__":
