@@ -54,17 +54,23 @@ def cut_at_box(items: list[tuple[Image.Image, int]]) -> list[tuple[Image.Image, 
     return out
 
 
+def cell(r: dict) -> str:
+    """One set's result: accuracy k/n, worn incorrectly k/n (where the set has such faces), macro recall."""
+    m = r["confusion"]
+    inc = f", worn incorrectly {m[1][1]}/{sum(m[1])}" if sum(m[1]) else ""
+    return f"{sum(m[i][i] for i in range(3))}/{r['n']}{inc}, macro {r['macro_recall']:.3f}"
+
+
 def main(models: list[str]) -> None:
     cfg = TrainConfig()
     val = fixed_eval_set(Path(cfg.data), Path(cfg.landmarks), "val")
-    given = {k: val[k] for k in ("face-mask-detection", "face-mask-detection-tight", "maskedface-net", "face-mask-12k")}
-    given["synthetic-real"] = val["synthetic-real"]
+    names = ("face-mask-detection", "face-mask-detection-tight", "maskedface-net", "face-mask-12k", "synthetic-real")
+    given = {k: val[k] for k in names}
     given |= {f"{k}, cut at the detector's box": cut_at_box(val[k]) for k in ("maskedface-net", "synthetic-real")}
     given |= {f"{k}@video": [(VIEWS["video"](im), t) for im, t in v] for k, v in list(given.items())}
-    sets, found = {}, {}
+    sets, found = dict(given), {}
     for name, items in given.items():
         pairs = [(framed(im), t) for im, t in items]
-        sets[name] = items
         sets[f"{name} >reframed"] = [(im, t) for (im, _), t in pairs]
         found[name] = sum(ok for (_, ok), _ in pairs)
     for model in models:
@@ -72,12 +78,6 @@ def main(models: list[str]) -> None:
         res = validate(lm.model, lm.spec, sets)
         print(f"{model}: set: as given -> reframed (accuracy k/n, worn incorrectly k/n, macro recall)")
         for name in given:
-
-            def cell(r: dict) -> str:
-                m = r["confusion"]
-                inc = f", worn incorrectly {m[1][1]}/{sum(m[1])}" if sum(m[1]) else ""
-                return f"{sum(m[i][i] for i in range(3))}/{r['n']}{inc}, macro {r['macro_recall']:.3f}"
-
             print(
                 f"    {name} (face found in {found[name]}/{len(given[name])}): "
                 f"{cell(res[name])} -> {cell(res[name + ' >reframed'])}"
