@@ -46,6 +46,9 @@ REAL_MIX = (
 )
 
 
+# The placement of the ``synthetic-hanging`` val set: a photographed mask hanging from one ear.
+HANGING = {"real_hanging": 1.0}
+
 # Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
 SOURCE_WEIGHTS = {"synthetic": 0.45, "face-mask-12k": 0.12, "maskedface-net": 0.15, "face-mask-detection": 0.28}
 
@@ -249,6 +252,7 @@ def fixed_eval_set(
         items: list[tuple[Image.Image, int]] = []
         if src.synthetic is not None:
             real: list[tuple[Image.Image, int]] = []
+            hanging: list[tuple[Image.Image, int]] = []
             real_shares = {k: v for k, v in PLACEMENT_P.items() if not k.startswith("real_")}
             real_shares = {f"real_{k}": v for k, v in real_shares.items()}
             for i, s in enumerate(src.items[:n_synth]):
@@ -257,8 +261,13 @@ def fixed_eval_set(
                 items.append((img, LABELS.index(lab)))
                 img, lab = synth_sample(face, lm, np.random.default_rng([98, i]), real_shares)
                 real.append((img, LABELS.index(lab)))
+                if i < n_synth // 2:
+                    img, lab = synth_sample(face, lm, np.random.default_rng([96, i]), HANGING)
+                    hanging.append((img, LABELS.index(lab)))
             # The same faces with photographed mask templates (real_* placements, a third per class).
             out["synthetic-real"] = real
+            # Half of them with a photographed mask hanging from one ear (worn incorrectly; in no other val set).
+            out["synthetic-hanging"] = hanging
         else:
             pool = list(src.items)
             if src.name == "face-mask-12k":

@@ -148,3 +148,34 @@ def test_placements_on_measured_faces(chin_data):
     assert min(rate["nose_mouth", "nose"], rate["nose_mouth", "mouth"]) >= 0.98, rate
     assert rate["nose_mouth", "chin"] <= 0.25, rate  # chin out: 13-15 % of these masks still reach it (README)
     assert max(rate["hanging", p] for p in ("nose", "mouth")) <= 0.02, rate
+
+
+def test_val_has_half_its_synthetic_faces_with_a_mask_hanging_from_one_ear(tmp_path, monkeypatch):
+    """``synthetic-hanging``: the first half of the synthetic val faces, each with a photographed mask hanging
+    beside the face (worn incorrectly), the same draws every time."""
+    from tinyfaces import LM as TINY_LM
+    from tinyfaces import faces
+
+    import maskxai.trainset as ts
+
+    items = faces(tmp_path, 6)
+    src = ts.Source("synthetic", items, 1.0, synthetic={str(s.path): TINY_LM for s in items})
+    monkeypatch.setattr(ts, "standard_sources", lambda *a, **k: [src])
+    val = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", n_synth=6)
+    hanging = val["synthetic-hanging"]
+    assert len(hanging) == 3 and {t for _, t in hanging} == {ts.LABELS.index("incorrectly_masked")}
+    again = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", n_synth=6)["synthetic-hanging"]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(hanging, again))
+    # the mask is beside the face: the padded face's centre (nose, mouth) is as with no mask at all
+    bare = ts.synth_sample(Image.open(items[0].path), TINY_LM, np.random.default_rng(0), {"real_none": 1.0})[0]
+    h = np.asarray(hanging[0][0], dtype=np.int16)
+    assert h.shape == np.asarray(bare).shape
+    cy, cx = h.shape[0] // 2, h.shape[1] // 2
+    assert (
+        np.abs(
+            h[cy - 10 : cy + 10, cx - 10 : cx + 10]
+            - np.asarray(bare, dtype=np.int16)[cy - 10 : cy + 10, cx - 10 : cx + 10]
+        ).max()
+        < 40
+    )
+    assert np.abs(h - np.asarray(bare, dtype=np.int16)).max() > 60  # and a mask is drawn somewhere
