@@ -96,6 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--after", type=Path, required=True, help="the fine-tuned weights (train --init BEFORE)")
     p.add_argument("--alphas", default="0.3,0.5,0.7", help="mixes tried, share of --after (default 0.3,0.5,0.7)")
     p.add_argument("--select", default="", help="val metrics to maximise, as in train --select (default: all)")
+    p.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="also print each mix's score by this rule (as --select; repeatable): conditions checked beside --select",
+    )
     p.add_argument("--out", type=Path, help="write the chosen average here (default: only report)")
     p.add_argument("--val-views", default="", help="also score every val set seen so, as in train --val-views")
     p.add_argument("--data", default=defaults.data)
@@ -127,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val", views=a.val_views)
     except ValueError as exc:
         p.error(str(exc))
-    try:  # a --select naming no val set fails now, not after the first mix's validation
-        selection_score({n: {"accuracy": 0.0, "macro_recall": 0.0} for n in val}, a.select)
+    try:  # a --select (or --also) naming no val set fails now, not after the first mix's validation
+        for rule in (a.select, *a.also):
+            selection_score({n: {"accuracy": 0.0, "macro_recall": 0.0} for n in val}, rule)
     except ValueError as exc:
         p.error(str(exc))
     model = spec.build().eval().to(device())  # MASKXAI_DEVICE, else a GPU if there is one, else the CPU
@@ -138,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
         model.load_state_dict(average_states(before, after, alpha))
         results[alpha] = validate(model, spec, val)
         scores[alpha] = selection_score(results[alpha], a.select)
-        print(f"alpha {alpha:g}: selection score {scores[alpha]:.4f}")
+        also = "".join(f"; --also {rule}: {selection_score(results[alpha], rule):.4f}" for rule in a.also)
+        print(f"alpha {alpha:g}: selection score {scores[alpha]:.4f}{also}")
     print(val_table([(f"alpha {x:g}", results[x], scores[x]) for x in alphas], a.select))
     best = choose(scores)
     step = {
@@ -150,6 +159,11 @@ def main(argv: list[str] | None = None) -> None:
         "alpha": best,
         "select": a.select,
         "scores": {f"{k:g}": round(v, 4) for k, v in scores.items()},
+        **(
+            {"also": {r: {f"{k:g}": round(selection_score(results[k], r), 4) for k in alphas} for r in a.also}}
+            if a.also
+            else {}
+        ),
         "val": {n: {k: r[k] for k in VAL_KEYS} for n, r in results[best].items()},
     }
     print(f"chosen alpha {best:g} (score {scores[best]:.4f} on validation)")

@@ -133,7 +133,7 @@ def test_cli_scores_each_mix_on_validation_and_writes_the_best(tmp_path, tiny_sp
     with torch.no_grad():  # its "fine-tune" answers class 2
         model[-1].bias.copy_(torch.tensor([0.0, 0.0, 5.0]))
     save_weights(model, tiny_spec, after, extra={"runs": [RUN, RUN2]})
-    val = {"two": [f for f in faces if f[1] == 2]}  # only class 2: --after scores 1.0
+    val = {"two": [f for f in faces if f[1] == 2], "all": faces}  # only class 2: --after scores 1.0 there
     monkeypatch.setattr(ts, "fixed_eval_set", lambda *a, **k: val)
     out = tmp_path / "soup.safetensors"
     main(
@@ -148,14 +148,20 @@ def test_cli_scores_each_mix_on_validation_and_writes_the_best(tmp_path, tiny_sp
             "0,1",
             "--out",
             str(out),
+            "--also",
+            "all:accuracy",
         ]
     )
     printed = capsys.readouterr().out
     assert "| val set | alpha 0 | alpha 1 |" in printed and "chosen alpha 1 " in printed
+    # by default the mean macro recall of every set ("two": 0 or 1; "all": 1/3 both), and beside it accuracy on "all"
+    assert "alpha 0: selection score 0.1667; --also all:accuracy: 0.3333" in printed
+    assert "alpha 1: selection score 0.6667; --also all:accuracy: 0.3333" in printed
     lm = load_model(tiny_spec.name, out)
     assert validate(lm.model, tiny_spec, val)["two"]["accuracy"] == 1.0
     step = read_metadata(out)["extra"]["runs"][-1]["average"]
     assert step["alpha"] == 1.0 and step["before_runs"] == 1 and set(step["scores"]) == {"0", "1"}
+    assert step["also"] == {"all:accuracy": {"0": 0.3333, "1": 0.3333}}
     with pytest.raises(SystemExit):  # a --select that names no val set: before any mix is scored
         main(["--model", tiny_spec.name, "--before", str(before), "--after", str(after), "--select", "nope"])
     assert "no val metric 'nope'" in capsys.readouterr().err
