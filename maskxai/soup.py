@@ -141,13 +141,16 @@ def main(argv: list[str] | None = None) -> None:
         p.error(str(exc))
     model = spec.build().eval().to(device())  # MASKXAI_DEVICE, else a GPU if there is one, else the CPU
     scores: dict[float, float] = {}
+    also: dict[str, dict[str, float]] = {rule: {} for rule in a.also}  # rule -> alpha -> score
     results: dict[float, dict[str, Any]] = {}
     for alpha in tqdm(alphas, desc="alphas on validation"):
         model.load_state_dict(average_states(before, after, alpha))
         results[alpha] = validate(model, spec, val)
         scores[alpha] = selection_score(results[alpha], a.select)
-        also = "".join(f"; --also {rule}: {selection_score(results[alpha], rule):.4f}" for rule in a.also)
-        print(f"alpha {alpha:g}: selection score {scores[alpha]:.4f}{also}")
+        for rule in a.also:
+            also[rule][f"{alpha:g}"] = selection_score(results[alpha], rule)
+        beside = "".join(f"; --also {rule}: {also[rule][f'{alpha:g}']:.4f}" for rule in a.also)
+        print(f"alpha {alpha:g}: selection score {scores[alpha]:.4f}{beside}")
     print(val_table([(f"alpha {x:g}", results[x], scores[x]) for x in alphas], a.select))
     best = choose(scores)
     step = {
@@ -159,11 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         "alpha": best,
         "select": a.select,
         "scores": {f"{k:g}": round(v, 4) for k, v in scores.items()},
-        **(
-            {"also": {r: {f"{k:g}": round(selection_score(results[k], r), 4) for k in alphas} for r in a.also}}
-            if a.also
-            else {}
-        ),
+        **({"also": {r: {k: round(v, 4) for k, v in by.items()} for r, by in also.items()}} if a.also else {}),
         "val": {n: {k: r[k] for k in VAL_KEYS} for n, r in results[best].items()},
     }
     print(f"chosen alpha {best:g} (score {scores[best]:.4f} on validation)")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from maskxai.metrics import wilson
+from maskxai.metrics import format_interval, interval
 from maskxai.registry import LABELS
 from maskxai.train import TrainConfig, validate
 from maskxai.trainset import load_face, standard_sources, synth_sample
@@ -37,13 +37,12 @@ def main(models: list[str]) -> None:
     for model in models:
         lm = load_model(model)
         res = validate(lm.model, lm.spec, sets)
-        print(f"{model}: placement: recognised k/n (95 % interval), the misses called")
+        print(f"{model}: placement: recognised % (k/n, 95 % interval), the misses called")
         for name, r in res.items():
             t = sets[name][0][1]
             row = r["confusion"][t]
-            lo, hi = wilson(row[t], sum(row))
             missed = ", ".join(f"{LABELS[j]} {row[j]}" for j in range(len(LABELS)) if j != t and row[j])
-            print(f"  {name}: {row[t]}/{sum(row)} ({100 * lo:.1f}-{100 * hi:.1f}){'; ' + missed if missed else ''}")
+            print(f"  {name}: {format_interval(interval(row[t], sum(row)))}{'; ' + missed if missed else ''}")
 
 
 if __name__ == "__main__":
