@@ -14,7 +14,10 @@ by a piecewise-affine warp, so the mask follows tilt, scale and where it is worn
 - ``hanging``: hanging from one ear beside the face, nose and mouth visible.
 
 Colour is the template's own or a random colour or fabric texture (keeping
-the template's shading); the face's low-frequency light is laid over it.
+the template's shading), or, given a pool of them (training's ``--fabrics``),
+a photographed fabric: a patch cut from the lower middle of a real masked face
+(:func:`photo_fabric`), with its prints, folds and light, stretched over the
+template's shape. The face's low-frequency light is laid over it.
 The templates ship in ``maskxai/assets/masks`` (downscaled copies, with their
 MIT LICENSE); ``python -m maskxai.realmasks --import DIR`` rebuilds them from
 MaskTheFace's ``masks/`` folder.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,8 +201,51 @@ def _affine(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return m.T
 
 
-def _colour(rgba: np.ndarray, template: MaskTemplate, rng: np.random.Generator) -> np.ndarray:
-    """The mask's RGB: its own, or a new colour / fabric texture under the template's shading."""
+# Where a tight crop of a face with a mask worn correctly shows only mask: the lower middle (x0, y0, x1, y1 as
+# fractions of the crop), between the nose and the chin, inside the cheeks.
+FABRIC_BOX = (0.3, 0.62, 0.7, 0.9)
+FABRIC_SIDE = 48  # pixels a fabric patch is kept at (it is stretched over a mask of about 60-120 px)
+
+
+def photo_fabric(img: Image.Image, side: int = FABRIC_SIDE) -> np.ndarray:
+    """The fabric of a photographed mask: :data:`FABRIC_BOX` of a tight crop of a face wearing one, as
+    ``side x side x 3`` RGB in [0, 1] (a pool of these is ``fabrics`` of :func:`render_real_mask`)."""
+    w, h = img.size
+    x0, y0, x1, y1 = FABRIC_BOX
+    patch = img.convert("RGB").resize((side, side), Image.Resampling.BILINEAR, box=(x0 * w, y0 * h, x1 * w, y1 * h))
+    return np.asarray(patch, dtype=np.float32) / 255.0
+
+
+def _photo_fabric_rgb(rgba: np.ndarray, fabric: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``fabric`` stretched over the bounding box of the warped mask, under a little of the template's shading."""
+    h, w = rgba.shape[:2]
+    rgb = np.zeros((h, w, 3), dtype=np.float32)
+    ys, xs = np.nonzero(rgba[..., 3] > 0.05)
+    if not len(ys):
+        return rgb
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    patch = Image.fromarray((fabric * 255 + 0.5).astype(np.uint8))
+    if rng.random() < 0.5:
+        patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    rgb[y0:y1, x0:x1] = np.asarray(patch.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    shade = rgba[..., :3].mean(axis=2, keepdims=True)
+    solid = rgba[..., 3] > 0.5
+    shade = shade / max(float(np.percentile(shade[solid], 90)) if solid.any() else 1.0, 1e-3)
+    return np.clip(rgb * np.clip(0.7 + 0.3 * shade, 0.5, 1.1), 0, 1)
+
+
+def _colour(
+    rgba: np.ndarray,
+    template: MaskTemplate,
+    rng: np.random.Generator,
+    fabrics: Sequence[np.ndarray] = (),
+    fabric_share: float = 0.0,
+) -> np.ndarray:
+    """The mask's RGB: a photographed fabric (a share ``fabric_share`` of masks, any template, when ``fabrics``
+    is given), else its own, or a new colour / fabric texture under the template's shading."""
+    # No draw without a pool: the images of earlier runs and val sets stay as they were.
+    if len(fabrics) and fabric_share > 0 and rng.random() < fabric_share:
+        return _photo_fabric_rgb(rgba, fabrics[rng.integers(len(fabrics))], rng)
     rgb = rgba[..., :3]
     if not template.recolourable or rng.random() < 0.35:
         return rgb * rng.uniform(0.85, 1.1)
@@ -247,6 +294,8 @@ def render_real_mask(
     *,
     template: str | None = None,
     rng: np.random.Generator | None = None,
+    fabrics: Sequence[np.ndarray] = (),
+    fabric_share: float = 0.0,
 ) -> Image.Image:
     """Put a photographed mask on a face.
 
@@ -256,6 +305,8 @@ def render_real_mask(
         placement: ``correct``, ``below_nose``, ``chin``, ``nose_mouth`` or ``hanging``.
         template: A template name (``surgical``, ``cloth_left``, ...); chosen to suit the head's turn if None.
         rng: Random source for placement jitter, template and colour (seed it for repeatable images).
+        fabrics: Photographed fabric patches (:func:`photo_fabric`); a share ``fabric_share`` of masks is
+            coloured with one of them (nothing is drawn from ``rng`` for it when empty).
 
     Returns:
         A new RGB image; ``img`` is not modified.
@@ -263,10 +314,12 @@ def render_real_mask(
     Raises:
         ValueError: Unknown placement or template, or landmarks not in face order.
     """
+    if not 0.0 <= fabric_share <= 1.0:
+        raise ValueError(f"fabric_share must be a share in [0, 1], got {fabric_share}")
     rng = rng or np.random.default_rng()
     layer, frame, t = _layer(img.size, landmarks, placement, template, rng)
     alpha = layer[..., 3:4]
-    rgb = _colour(layer, t, rng)
+    rgb = _colour(layer, t, rng, fabrics, fabric_share)
     face = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     # The scene's light on the mask: low frequencies of the face's brightness, relative to their mean.
     lum = (

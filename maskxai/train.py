@@ -35,7 +35,7 @@ from .distill import DistillLoss, Teacher, load_teacher
 from .metrics import format_interval, interval, summarize
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec, get_spec, list_models
-from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources, with_views
+from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources, with_fabrics, with_views
 from .weights import REPO_ROOT, load_model, load_state, save_weights
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class TrainConfig:
     tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
     reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
     video: float = 0.0  # share of draws seen as a grayscale video frame of 48-80 px (augment.video_frame)
+    fabrics: float = 0.0  # share of photographed (real_*) masks coloured by fabric cut from masked train photos
     val_views: str = ""  # also score every val set seen so, as "<set>@<view>" (augment.VIEWS), e.g. "video"
     holdout: str = ""  # "FOLD/K": Face Mask Detection photos of that fold left out, the next fold as val (kfold)
 
@@ -316,6 +317,7 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     unmasked = [s.path for s in load_manifest(data / "face-mask-12k") if s.label == "not_masked"]
     landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
+    sources = with_fabrics(sources, cfg.fabrics, seed=cfg.seed)
     ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe_share=cfg.reframe, video_share=cfg.video)
     val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout, views=cfg.val_views)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})

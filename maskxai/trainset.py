@@ -6,6 +6,7 @@ epoch is the same whether it runs whole or is resumed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from .faces import crop_face, tight_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
 from .preprocess import to_input
 from .realmasks import PLACEMENTS as REAL_PLACEMENTS
-from .realmasks import pad_face, render_real_mask
+from .realmasks import pad_face, photo_fabric, render_real_mask
 from .registry import LABELS, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,8 @@ class Source:
     synthetic: dict[str, list[list[float]]] | None = None  # path -> landmarks: draw masks on these
     boost: dict[str, float] = field(default_factory=dict)
     placements: dict[str, float] | None = None
+    fabrics: Sequence[np.ndarray] = ()  # photographed fabric patches for the real_* masks (realmasks.photo_fabric)
+    fabric_share: float = 0.0  # share of real_* masks coloured with one of ``fabrics``
 
 
 def load_tight(sample: Sample) -> Image.Image:
@@ -92,8 +95,12 @@ def synth_sample(
     landmarks: list[list[float]],
     rng: np.random.Generator,
     placements: dict[str, float] | None = None,
+    fabrics: Sequence[np.ndarray] = (),
+    fabric_share: float = 0.0,
 ) -> tuple[Image.Image, str]:
-    """Draw a random placement (shares: ``placements``, default :data:`PLACEMENT_P`); return image and label."""
+    """Draw a random placement (shares: ``placements``, default :data:`PLACEMENT_P`); return image and label.
+
+    ``fabrics``, ``fabric_share``: photographed fabrics for the ``real_*`` masks (:func:`render_real_mask`)."""
     shares = placements or PLACEMENT_P
     names = list(shares)
     w = np.array(list(shares.values()), dtype=np.float64)
@@ -103,7 +110,8 @@ def synth_sample(
         padded, lm = pad_face(img, np.asarray(landmarks))
         if kind == "none":
             return padded, "not_masked"
-        return render_real_mask(padded, lm, kind, rng=rng), REAL_PLACEMENTS[kind]
+        out = render_real_mask(padded, lm, kind, rng=rng, fabrics=fabrics, fabric_share=fabric_share)
+        return out, REAL_PLACEMENTS[kind]
     out = render_mask(img, np.asarray(landmarks), placement, rng=rng)
     return out, PLACEMENT_LABEL[placement]
 
@@ -162,7 +170,8 @@ class Mixture(torch.utils.data.Dataset):
         img = load_face(sample)
         label = sample.label
         if src.synthetic is not None:
-            img, label = synth_sample(img, src.synthetic[str(sample.path)], rng, src.placements)
+            lm = src.synthetic[str(sample.path)]
+            img, label = synth_sample(img, lm, rng, src.placements, src.fabrics, src.fabric_share)
         # No draw when the share is 0: earlier runs' draws stay as they were.
         if self.train and self.reframe_share and rng.random() < self.reframe_share:
             img = reframe(img, rng)
@@ -196,6 +205,30 @@ def standard_sources(data_root: Path, landmarks_file: Path, split: str, holdout:
         Source("face-mask-12k", masked, w["face-mask-12k"]),
         Source("maskedface-net", mfn, w["maskedface-net"], balance=True),
         Source("face-mask-detection", voc, w["face-mask-detection"], balance=True),
+    ]
+
+
+def with_fabrics(sources: list[Source], share: float, limit: int = 2000, seed: int = 0) -> list[Source]:
+    """``sources`` with a share ``share`` of the synthetic sources' ``real_*`` masks coloured by photographed
+    fabric: :func:`maskxai.realmasks.photo_fabric` of up to ``limit`` (a seeded sample) of the Face Mask 12K
+    photos of masks worn correctly among ``sources`` (the training split's, when these are training sources).
+
+    Raises:
+        ValueError: If ``share`` is not in [0, 1], or it is above 0 and no such photo is among ``sources``.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"--fabrics takes a share in [0, 1], got {share}")
+    if share == 0:
+        return sources
+    masked = [x for s in sources if s.name == "face-mask-12k" for x in s.items if x.label == "correctly_masked"]
+    if not masked:
+        raise ValueError("--fabrics needs Face Mask 12K's photos of masks worn correctly; none are in the sources")
+    rng = np.random.default_rng(seed)
+    picked = [masked[i] for i in sorted(rng.permutation(len(masked))[:limit])]
+    fabrics = tuple(photo_fabric(load_face(x)) for x in picked)
+    log.info("--fabrics %.2f: %d photographed fabrics", share, len(fabrics))
+    return [
+        dataclasses.replace(s, fabrics=fabrics, fabric_share=share) if s.synthetic is not None else s for s in sources
     ]
 
 

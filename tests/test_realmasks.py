@@ -179,3 +179,78 @@ def test_val_has_half_its_synthetic_faces_with_a_mask_hanging_from_one_ear(tmp_p
         < 40
     )
     assert np.abs(h - np.asarray(bare, dtype=np.int16)).max() > 60  # and a mask is drawn somewhere
+
+
+def test_photo_fabric_is_the_lower_middle_of_a_masked_face():
+    from maskxai.realmasks import FABRIC_BOX, FABRIC_SIDE, photo_fabric
+
+    w, h = 160, 200
+    a = np.zeros((h, w, 3), dtype=np.uint8)
+    a[...] = (0, 0, 255)  # face and background: blue
+    x0, y0, x1, y1 = FABRIC_BOX
+    a[round(y0 * h) : round(y1 * h), round(x0 * w) : round(x1 * w)] = (255, 0, 0)  # the mask's middle: red
+    patch = photo_fabric(Image.fromarray(a))
+    assert patch.shape == (FABRIC_SIDE, FABRIC_SIDE, 3) and patch.dtype == np.float32
+    inner = patch[2:-2, 2:-2]
+    assert inner[..., 0].min() > 0.9 and inner[..., 2].max() < 0.1
+
+
+def test_a_photographed_fabric_colours_the_mask_and_nothing_else():
+    face = Image.new("RGB", SIZE, (200, 160, 140))
+    green = np.zeros((48, 48, 3), dtype=np.float32)
+    green[..., 1] = 0.9
+    for seed in range(3):
+        out = render_real_mask(
+            face,
+            LM,
+            "below_nose",
+            template="surgical",
+            rng=np.random.default_rng(seed),
+            fabrics=[green],
+            fabric_share=1,
+        )
+        cov = real_mask_coverage(SIZE, LM, "below_nose", template="surgical", rng=np.random.default_rng(seed))
+        o = np.asarray(out, dtype=int)
+        solid = cov > 0.95
+        assert solid.sum() > 500
+        r, g, b = (o[..., c][solid].mean() for c in range(3))
+        assert g > r + 60 and g > b + 60, (seed, r, g, b)  # the fabric's colour, under the face's light
+        x, y = NOSE_TIP
+        assert np.abs(o[y, x] - np.asarray(face)[y, x]).max() <= 2  # the nose stays bare
+
+
+def test_no_fabric_pool_draws_nothing_and_bad_shares_are_refused():
+    """Without a pool (or at share 0) the seeded images are those of earlier runs and val sets."""
+    face = Image.new("RGB", SIZE, (200, 160, 140))
+    plain = render_real_mask(face, LM, "chin", rng=np.random.default_rng(7)).tobytes()
+    pool = [np.full((48, 48, 3), 0.5, dtype=np.float32)]
+    assert render_real_mask(face, LM, "chin", rng=np.random.default_rng(7), fabrics=[]).tobytes() == plain
+    assert (
+        render_real_mask(face, LM, "chin", rng=np.random.default_rng(7), fabrics=pool, fabric_share=0).tobytes()
+        == plain
+    )
+    assert (
+        render_real_mask(face, LM, "chin", rng=np.random.default_rng(7), fabrics=pool, fabric_share=1).tobytes()
+        != plain
+    )
+    with pytest.raises(ValueError, match=r"fabric_share must be a share in \[0, 1\]"):
+        render_real_mask(face, LM, "chin", fabrics=pool, fabric_share=1.5)
+
+
+def test_training_fabrics_come_from_masked_photos_and_reach_the_synthetic_source(tmp_path):
+    from tinyfaces import LM as TINY_LM
+    from tinyfaces import faces
+
+    import maskxai.trainset as ts
+
+    items = faces(tmp_path, 4)
+    masked = [ts.Sample(path=s.path, label="correctly_masked") for s in items]
+    synth = ts.Source("synthetic", items, 1.0, synthetic={str(s.path): TINY_LM for s in items})
+    sources = [synth, ts.Source("face-mask-12k", masked, 1.0)]
+    assert ts.with_fabrics(sources, 0.0) is sources
+    out = ts.with_fabrics(sources, 0.4, limit=3)
+    assert len(out[0].fabrics) == 3 and out[0].fabric_share == 0.4 and out[1].fabrics == ()
+    with pytest.raises(ValueError, match=r"--fabrics takes a share in \[0, 1\]"):
+        ts.with_fabrics(sources, 2.0)
+    with pytest.raises(ValueError, match="Face Mask 12K"):
+        ts.with_fabrics([synth], 0.5)
