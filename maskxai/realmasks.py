@@ -312,7 +312,7 @@ def render_real_mask(
         A new RGB image; ``img`` is not modified.
 
     Raises:
-        ValueError: Unknown placement or template, or landmarks not in face order.
+        ValueError: Unknown placement or template, landmarks not in face order, or ``fabric_share`` not in [0, 1].
     """
     if not 0.0 <= fabric_share <= 1.0:
         raise ValueError(f"fabric_share must be a share in [0, 1], got {fabric_share}")
