@@ -245,7 +245,7 @@ def _colour(
     is given), else its own, or a new colour / fabric texture under the template's shading."""
     # No draw without a pool: the images of earlier runs and val sets stay as they were.
     if len(fabrics) and fabric_share > 0 and rng.random() < fabric_share:
-        return _photo_fabric_rgb(rgba, fabrics[rng.integers(len(fabrics))], rng)
+        return _photo_fabric_rgb(rgba, fabrics[int(rng.integers(len(fabrics)))], rng)
     rgb = rgba[..., :3]
     if not template.recolourable or rng.random() < 0.35:
         return rgb * rng.uniform(0.85, 1.1)

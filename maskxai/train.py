@@ -574,25 +574,29 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
 
 def val_table(columns: list[tuple[str, dict[str, dict[str, Any]], float]], select: str = "") -> str:
     """A markdown table of validation results, one column per ``(title, results, selection score)``: each val
-    set's accuracy and recall of worn incorrectly, each with k/n and a 95 % Wilson interval, then the score."""
-    inc = LABELS.index("incorrectly_masked")
+    set's accuracy and recall of worn incorrectly and of no mask (false alarms on bare faces show there), each
+    with k/n and a 95 % Wilson interval, then the score."""
+    recalls = {"worn incorrectly": LABELS.index("incorrectly_masked"), "no mask": LABELS.index("not_masked")}
     lines = ["| val set | " + " | ".join(t for t, _, _ in columns) + " |", "|---|" + "---|" * len(columns)]
     for name in columns[0][1]:
-        cells, cells_inc = [], []
+        cells = []
+        by_class: dict[str, list[str]] = {title: [] for title in recalls}
         for _, res, _ in columns:
             cm = res[name]["confusion"]
             cells.append(format_interval(interval(sum(cm[i][i] for i in range(len(cm))), res[name]["n"])))
-            cells_inc.append(format_interval(interval(cm[inc][inc], sum(cm[inc]))) if sum(cm[inc]) else "-")
+            for title, c in recalls.items():
+                by_class[title].append(format_interval(interval(cm[c][c], sum(cm[c]))) if sum(cm[c]) else "-")
         lines.append(f"| {name}: accuracy | " + " | ".join(cells) + " |")
-        if any(c != "-" for c in cells_inc):
-            lines.append(f"| {name}: worn incorrectly recall | " + " | ".join(cells_inc) + " |")
+        for title, row in by_class.items():
+            if any(c != "-" for c in row):
+                lines.append(f"| {name}: {title} recall | " + " | ".join(row) + " |")
     lines.append(f"| score (--select {select or 'all'}) | " + " | ".join(f"{s:.3f}" for _, _, s in columns) + " |")
     return "\n".join(lines)
 
 
 def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any]]:
     """Score each weights file on the validation sets of ``cfg`` (its data, landmarks and ``--holdout``) as a
-    training epoch is scored; print a table (accuracy and recall of worn incorrectly, each with k/n and a 95 %
+    training epoch is scored; print a table (:func:`val_table`: accuracy and recalls, each with k/n and a 95 %
     Wilson interval) and each file's selection score under ``cfg.select``. Returns one row per file."""
     spec = get_spec(cfg.model)
     models = [load_model(cfg.model, w) for w in weights]  # a bad file fails here, before the val sets are built

@@ -517,6 +517,7 @@ def test_validate_scores_weights_as_an_epoch_is_scored(tmp_path, tiny_spec, monk
         assert row["score"] == pytest.approx(want["two"]["accuracy"])  # the score training would give
     out = capsys.readouterr().out
     assert "| val set | a.safetensors | b.safetensors |" in out and "| one: worn incorrectly recall |" in out
+    assert "| one: no mask recall |" in out and "| two: no mask recall |" in out
     assert "/9, " in out and "/3, " in out  # accuracy over 9 faces, worn incorrectly over 3, with intervals
     assert "| score (--select two:accuracy) |" in out
     tr.main(["--model", tiny_spec.name, "--validate", str(a), "--select", "two:accuracy"])
