@@ -216,6 +216,13 @@ def photo_fabric(img: Image.Image, side: int = FABRIC_SIDE) -> np.ndarray:
     return np.asarray(patch, dtype=np.float32) / 255.0
 
 
+def _shade(rgba: np.ndarray) -> np.ndarray:
+    """The template's shading (its folds and seams): brightness relative to its bright solid parts, ``H x W x 1``."""
+    shade = rgba[..., :3].mean(axis=2, keepdims=True)
+    solid = rgba[..., 3] > 0.5
+    return shade / max(float(np.percentile(shade[solid], 90)) if solid.any() else 1.0, 1e-3)
+
+
 def _photo_fabric_rgb(rgba: np.ndarray, fabric: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``fabric`` stretched over the bounding box of the warped mask, under a little of the template's shading."""
     h, w = rgba.shape[:2]
@@ -228,10 +235,7 @@ def _photo_fabric_rgb(rgba: np.ndarray, fabric: np.ndarray, rng: np.random.Gener
     if rng.random() < 0.5:
         patch = patch.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     rgb[y0:y1, x0:x1] = np.asarray(patch.resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR), dtype=np.float32) / 255
-    shade = rgba[..., :3].mean(axis=2, keepdims=True)
-    solid = rgba[..., 3] > 0.5
-    shade = shade / max(float(np.percentile(shade[solid], 90)) if solid.any() else 1.0, 1e-3)
-    return np.clip(rgb * np.clip(0.7 + 0.3 * shade, 0.5, 1.1), 0, 1)
+    return np.clip(rgb * np.clip(0.7 + 0.3 * _shade(rgba), 0.5, 1.1), 0, 1)
 
 
 def _colour(
@@ -249,9 +253,7 @@ def _colour(
     rgb = rgba[..., :3]
     if not template.recolourable or rng.random() < 0.35:
         return rgb * rng.uniform(0.85, 1.1)
-    shade = rgb.mean(axis=2, keepdims=True)
-    solid = rgba[..., 3] > 0.5
-    shade = shade / max(float(np.percentile(shade[solid], 90)) if solid.any() else 1.0, 1e-3)
+    shade = _shade(rgba)
     textures = load_textures()
     if textures and rng.random() < 0.35:
         tex = textures[rng.integers(len(textures))]
