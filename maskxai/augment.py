@@ -6,31 +6,37 @@ import io
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageFilter
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
 from .faces import whole_face
 
+Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels
 
-def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Image:
+
+def augment(img: Image.Image, rng: np.random.Generator, size: int, keep: Box | None = None) -> Image.Image:
     """A random, label-preserving variant of a face crop, returned at ``size`` x ``size``.
 
     Small rotations, scale and position jitter, horizontal flip, colour, blur
     (webcam focus and motion), low light, harsh light (over-exposure, hard
     side light), low resolution (faces of 24-96 px scaled up, as small faces
     in group photos and video frames are), grayscale and JPEG artefacts.
+
+    ``keep``: a box ``(x0, y0, x1, y1)`` of ``img`` that the crop must keep whole, as far as the image allows
+    (:func:`square_crop`), e.g. a drawn mask, whose label would not hold if the crop cut it out. ``None``: any
+    crop; the generator's draws are the same either way.
     """
     img = img.convert("RGB")
-    if rng.random() < 0.5:
+    flip = bool(rng.random() < 0.5)
+    if flip:
         img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     angle = rng.uniform(-12, 12)
+    if keep is not None:
+        keep = moved_box(keep, img.size, flip, angle)
     img = img.rotate(
         angle, resample=Image.Resampling.BILINEAR, fillcolor=tuple(int(c) for c in rng.integers(0, 255, 3))
     )
     w, h = img.size
-    scale = rng.uniform(0.7, 1.0)
-    side = scale * min(w, h)
-    x0 = rng.uniform(0, w - side)
-    y0 = rng.uniform(0, h - side)
+    x0, y0, side = square_crop(w, h, rng, keep)
     img = img.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x0 + side, y0 + side))
     if rng.random() < 0.8:
         img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.5, 1.4))
@@ -64,6 +70,37 @@ def augment(img: Image.Image, rng: np.random.Generator, size: int) -> Image.Imag
         buf.seek(0)
         img = Image.open(buf).convert("RGB")
     return img
+
+
+def square_crop(w: int, h: int, rng: np.random.Generator, keep: Box | None = None) -> tuple[float, float, float]:
+    """``(x0, y0, side)`` of a random square of ``w`` x ``h``: 70-100 % of the shorter side, anywhere.
+
+    With ``keep`` the square holds that box: it grows to the box's longer side (at most the image's shorter
+    side) and lies where it contains the box. Three numbers are drawn from ``rng`` either way.
+    """
+    side = rng.uniform(0.7, 1.0) * min(w, h)
+    if keep is None:
+        return rng.uniform(0, w - side), rng.uniform(0, h - side), side
+    bx0, by0, bx1, by1 = keep
+    side = min(max(side, bx1 - bx0, by1 - by0), min(w, h))
+    lo_x, lo_y = max(0.0, bx1 - side), max(0.0, by1 - side)
+    hi_x, hi_y = max(lo_x, min(bx0, w - side)), max(lo_y, min(by0, h - side))
+    return rng.uniform(lo_x, hi_x), rng.uniform(lo_y, hi_y), side
+
+
+def moved_box(box: Box, size: tuple[int, int], flip: bool, angle: float) -> Box | None:
+    """Where ``box`` of an image of ``size`` lies after the image is mirrored (``flip``) and turned by ``angle``
+    degrees as :meth:`PIL.Image.Image.rotate` turns it (the bounding box of the turned box, within the image;
+    ``None`` if it left the image)."""
+    m = Image.new("L", size, 0)
+    ImageDraw.Draw(m).rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=255)
+    if flip:
+        m = m.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    bbox = m.rotate(angle, resample=Image.Resampling.BILINEAR).getbbox()
+    if bbox is None:
+        return None
+    x0, y0, x1, y1 = bbox
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 VIDEO_SIDES = (48, 80)  # the range of face sizes a training draw is shrunk to by ``--video`` (both included)

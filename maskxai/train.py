@@ -72,6 +72,7 @@ class TrainConfig:
     reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
     video: float = 0.0  # share of draws seen as a grayscale video frame of 48-80 px (augment.video_frame)
     fabrics: float = 0.0  # share of photographed (real_*) masks coloured by fabric cut from masked train photos
+    keep_mask: bool = False  # augment's crop keeps a synthetic draw's mask whole (bare faces: a stand-in's box)
     val_views: str = ""  # also score every val set seen so, as "<set>@<view>" (augment.VIEWS), e.g. "video"
     holdout: str = ""  # "FOLD/K": Face Mask Detection photos of that fold left out, the next fold as val (kfold)
 
@@ -318,7 +319,15 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
     sources = with_fabrics(sources, cfg.fabrics, seed=cfg.seed)
-    ds = Mixture(sources, spec, cfg.samples_per_epoch, seed=cfg.seed, reframe_share=cfg.reframe, video_share=cfg.video)
+    ds = Mixture(
+        sources,
+        spec,
+        cfg.samples_per_epoch,
+        seed=cfg.seed,
+        reframe_share=cfg.reframe,
+        video_share=cfg.video,
+        keep_mask=cfg.keep_mask,
+    )
     val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout, views=cfg.val_views)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
     return ds, val

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .augment import VIEWS, augment, random_video_frame, reframe
+from .augment import VIEWS, Box, augment, random_video_frame, reframe
 from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
 from .faces import crop_face, tight_face
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
@@ -101,19 +101,73 @@ def synth_sample(
     """Draw a random placement (shares: ``placements``, default :data:`PLACEMENT_P`); return image and label.
 
     ``fabrics``, ``fabric_share``: photographed fabrics for the ``real_*`` masks (:func:`render_real_mask`)."""
+    out, label, _ = synth_draw(img, landmarks, rng, placements, fabrics, fabric_share)
+    return out, label
+
+
+def synth_draw(
+    img: Image.Image,
+    landmarks: list[list[float]],
+    rng: np.random.Generator,
+    placements: dict[str, float] | None = None,
+    fabrics: Sequence[np.ndarray] = (),
+    fabric_share: float = 0.0,
+    keep: bool = False,
+) -> tuple[Image.Image, str, Box | None]:
+    """:func:`synth_sample` with the box a crop must keep for the label to hold (``keep``; else ``None``).
+
+    With a mask, the box holds the pixels it changed (:func:`changed_box`); without one, the box a mask of the
+    same family (drawn or photographed, by ``placements``' shares) would have had on this face, rendered and
+    thrown away, so that a bare face's crops are framed as a masked face's are. ``keep=False`` draws nothing
+    more from ``rng`` than :func:`synth_sample` did before it existed.
+    """
     shares = placements or PLACEMENT_P
     names = list(shares)
     w = np.array(list(shares.values()), dtype=np.float64)
     placement = names[rng.choice(len(names), p=w / w.sum())]
+    real = placement.startswith("real_")
+    kind = placement.removeprefix("real_")
+    lm = np.asarray(landmarks, dtype=np.float64)
+    base, lm = pad_face(img, lm) if real else (img, lm)
+    if kind == "none":
+        label = "not_masked"
+        if not keep:
+            return base, label, None
+        # A stand-in mask of the same family, rendered from a generator of its own (seeded by one draw).
+        sub = np.random.default_rng(rng.integers(2**63))
+        family = [f"real_{k}" for k in REAL_PLACEMENTS] if real else [k for k in PLACEMENT_LABEL if k != "none"]
+        kinds = [k for k in family if shares.get(k, 0.0) > 0] or family
+        stand_in = _render(base, lm, kinds[sub.integers(len(kinds))], sub, fabrics, fabric_share)
+        return base, label, changed_box(base, stand_in)
+    out = _render(base, lm, placement, rng, fabrics, fabric_share)
+    label = REAL_PLACEMENTS[kind] if real else PLACEMENT_LABEL[kind]
+    return out, label, changed_box(base, out) if keep else None
+
+
+def _render(
+    img: Image.Image,
+    lm: np.ndarray,
+    placement: str,
+    rng: np.random.Generator,
+    fabrics: Sequence[np.ndarray],
+    fabric_share: float,
+) -> Image.Image:
     if placement.startswith("real_"):
-        kind = placement.removeprefix("real_")
-        padded, lm = pad_face(img, np.asarray(landmarks))
-        if kind == "none":
-            return padded, "not_masked"
-        out = render_real_mask(padded, lm, kind, rng=rng, fabrics=fabrics, fabric_share=fabric_share)
-        return out, REAL_PLACEMENTS[kind]
-    out = render_mask(img, np.asarray(landmarks), placement, rng=rng)
-    return out, PLACEMENT_LABEL[placement]
+        return render_real_mask(
+            img, lm, placement.removeprefix("real_"), rng=rng, fabrics=fabrics, fabric_share=fabric_share
+        )
+    return render_mask(img, lm, placement, rng=rng)
+
+
+def changed_box(before: Image.Image, after: Image.Image, threshold: int = 24) -> Box | None:
+    """The bounding box ``(x0, y0, x1, y1)`` of the pixels where ``after`` differs from ``before`` by more than
+    ``threshold`` (of 255) in some channel, e.g. a drawn mask; ``None`` if under 0.1 % of the pixels did."""
+    diff = np.abs(np.asarray(after.convert("RGB"), np.int16) - np.asarray(before.convert("RGB"), np.int16))
+    changed = diff.max(axis=2) > threshold
+    if changed.sum() < 0.001 * changed.size:
+        return None
+    ys, xs = np.nonzero(changed)
+    return float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)
 
 
 class Mixture(torch.utils.data.Dataset):
@@ -128,11 +182,13 @@ class Mixture(torch.utils.data.Dataset):
         train: bool = True,
         reframe_share: float = 0.0,
         video_share: float = 0.0,
+        keep_mask: bool = False,
     ):
         """``reframe_share``: share of training draws framed like a tight face crop taken whole (:func:`reframe`);
-        ``video_share``: share of draws seen as a grayscale video frame of 48-80 px (:func:`random_video_frame`)."""
+        ``video_share``: share of draws seen as a grayscale video frame of 48-80 px (:func:`random_video_frame`);
+        ``keep_mask``: a synthetic draw's crop keeps its mask whole (:func:`synth_draw`; not when reframed)."""
         self.sources = [s for s in sources if s.items]
-        self.reframe_share, self.video_share = reframe_share, video_share
+        self.reframe_share, self.video_share, self.keep_mask = reframe_share, video_share, keep_mask
         w = np.array([s.weight for s in self.sources], dtype=np.float64)
         self.p = w / w.sum()
         self.spec, self.length, self.seed, self.train = spec, length, seed, train
@@ -168,14 +224,15 @@ class Mixture(torch.utils.data.Dataset):
         j = int(rng.integers(len(pool))) if p is None else int(rng.choice(len(pool), p=p))
         sample = src.items[pool[j]]
         img = load_face(sample)
-        label = sample.label
+        label, keep = sample.label, None
         if src.synthetic is not None:
             lm = src.synthetic[str(sample.path)]
-            img, label = synth_sample(img, lm, rng, src.placements, src.fabrics, src.fabric_share)
+            keep_mask = self.train and self.keep_mask
+            img, label, keep = synth_draw(img, lm, rng, src.placements, src.fabrics, src.fabric_share, keep_mask)
         # No draw when the share is 0: earlier runs' draws stay as they were.
         if self.train and self.reframe_share and rng.random() < self.reframe_share:
-            img = reframe(img, rng)
-        img = augment(img, rng, self.spec.input_size) if self.train else img
+            img, keep = reframe(img, rng), None
+        img = augment(img, rng, self.spec.input_size, keep=keep) if self.train else img
         return img, label, rng
 
 

@@ -31,3 +31,55 @@ def test_video_frame_is_a_small_grayscale_face():
     assert video_frame(img, 48).size == (48, 48)
     with pytest.raises(ValueError, match="at least 8 px"):
         video_frame(img, 4)
+
+
+def test_square_crop_keeps_the_box_and_draws_the_same_numbers():
+    from maskxai.augment import square_crop
+
+    for seed in range(300):
+        rng = np.random.default_rng(seed)
+        box = tuple(float(v) for v in sorted(rng.uniform(0, 200, 2))) + (0.0, 0.0)
+        x0, x1 = sorted(rng.uniform(0, 260, 2))
+        y0, y1 = sorted(rng.uniform(100, 286, 2))
+        box = (x0, y0, x1, y1)
+        a, b = np.random.default_rng([1, seed]), np.random.default_rng([1, seed])
+        cx, cy, side = square_crop(260, 286, a, box)
+        assert cx >= 0 and cx + side <= 260 + 1e-9 and cy >= 0 and cy + side <= 286 + 1e-9
+        assert side >= 0.7 * 260 - 1e-9
+        if max(x1 - x0, y1 - y0) <= 260:  # a box that fits is kept whole
+            assert cx <= x0 + 1e-9 and cx + side >= x1 - 1e-9 and cy <= y0 + 1e-9 and cy + side >= y1 - 1e-9
+        square_crop(260, 286, b)
+        assert a.random() == b.random()  # the draw's later numbers are those of a draw without a box
+
+
+def test_moved_box_follows_the_flip_and_the_turn():
+    from maskxai.augment import moved_box
+
+    assert moved_box((10, 20, 50, 60), (200, 100), False, 0.0) == (10, 20, 50, 60)
+    assert moved_box((10, 20, 50, 60), (200, 100), True, 0.0) == (150, 20, 190, 60)  # mirrored
+    x0, y0, x1, y1 = moved_box((90, 40, 110, 60), (200, 100), False, 45.0)  # a centred box turns in place
+    assert 84 <= x0 < 90 and 110 < x1 <= 116 and 34 <= y0 < 40 and 60 < y1 <= 66
+    assert moved_box((0, 0, 10, 20), (100, 100), False, 90.0) == (0, 90, 20, 100)  # top left -> bottom left
+
+
+def test_augment_with_keep_never_crops_the_mask_out():
+    """A small white patch in a corner of a black face, augmented with the same draws as the black face alone:
+    where the two differ is where the patch went. With ``keep`` it is always in the crop; without, often not."""
+    from maskxai.augment import augment
+
+    black = Image.new("RGB", (200, 230), (0, 0, 0))
+    a = np.zeros((230, 200, 3), dtype=np.uint8)
+    a[205:217, 178:190] = 255  # bottom right, where a mask hangs from an ear
+    patch = Image.fromarray(a)
+    box = (178.0, 205.0, 190.0, 217.0)
+
+    def seen(keep):
+        out = []
+        for seed in range(120):
+            x = np.asarray(augment(patch, np.random.default_rng(seed), 64, keep=keep), dtype=np.int16)
+            y = np.asarray(augment(black, np.random.default_rng(seed), 64, keep=keep), dtype=np.int16)
+            out.append(int(np.abs(x - y).max()) > 6)
+        return out
+
+    assert all(seen(box))
+    assert sum(seen(None)) < 80  # without the box most crops cut it out (41 of 120 keep it)

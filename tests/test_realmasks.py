@@ -254,3 +254,29 @@ def test_training_fabrics_come_from_masked_photos_and_reach_the_synthetic_source
         ts.with_fabrics(sources, 2.0)
     with pytest.raises(ValueError, match="Face Mask 12K"):
         ts.with_fabrics([synth], 0.5)
+
+
+def test_synth_draw_boxes_the_mask_a_crop_must_keep():
+    """``keep``: a masked draw's box holds every pixel its mask changed; a bare draw gets the box a stand-in mask
+    of the same family would have had (in the lower face); without ``keep`` the draw is :func:`synth_sample`'s."""
+    from maskxai.trainset import changed_box, synth_draw, synth_sample
+
+    face = Image.new("RGB", (200, 220), (200, 160, 140))
+    lm = (LM - (30, 20)).tolist()
+    for seed in range(6):
+        for shares in ({"real_hanging": 1.0}, {"real_chin": 1.0}, {"chin": 1.0}):
+            img, lab, box = synth_draw(face, lm, np.random.default_rng(seed), shares, keep=True)
+            ref, ref_lab = synth_sample(face, lm, np.random.default_rng(seed), shares)
+            assert img.tobytes() == ref.tobytes() and lab == ref_lab == "incorrectly_masked"
+            base = np.asarray(face if "chin" in shares else pad_face(face, np.asarray(lm))[0], dtype=np.int16)
+            changed = np.abs(np.asarray(img, dtype=np.int16) - base).max(axis=2) > 24
+            ys, xs = np.nonzero(changed)
+            assert box is not None
+            assert box[0] <= xs.min() and box[2] > xs.max() and box[1] <= ys.min() and box[3] > ys.max()
+        for shares in ({"real_none": 1.0, "real_hanging": 0.0}, {"none": 1.0}):
+            img, lab, box = synth_draw(face, lm, np.random.default_rng(seed), shares, keep=True)
+            assert lab == "not_masked" and box is not None
+            assert box[3] > img.size[1] * 0.6  # a stand-in mask lies over the lower face
+            assert img.tobytes() == synth_sample(face, lm, np.random.default_rng(seed), shares)[0].tobytes()
+    assert synth_draw(face, lm, np.random.default_rng(0), {"real_chin": 1.0})[2] is None
+    assert changed_box(face, face) is None
