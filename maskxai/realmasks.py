@@ -353,16 +353,32 @@ def render_real_mask(
     return Image.fromarray(np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
-def pad_face(img: Image.Image, landmarks: np.ndarray, margin: float = 0.15) -> tuple[Image.Image, np.ndarray]:
+PAD_FILLS = ("edge", "symmetric", "mean")  # how pad_face fills its margin: edges stretched, mirrored, flat colour
+
+
+def pad_face(
+    img: Image.Image, landmarks: np.ndarray, margin: float = 0.15, fill: str = "edge"
+) -> tuple[Image.Image, np.ndarray]:
     """``img`` with ``margin`` of its size added on each side (edges stretched and blurred), and the landmarks moved.
 
     Tight face crops (Face Mask 12K) end at the chin; the app's crops have a margin (30 % of the box), in
     which a mask pulled onto the chin or hanging from an ear shows. Pad before :func:`render_real_mask`.
+    ``fill`` (one of :data:`PAD_FILLS`): the margin's pixels before the blur: the edges stretched (training's and
+    validation's), mirrored, or the face's mean colour.
     """
+    if fill not in PAD_FILLS:
+        raise ValueError(f"unknown fill {fill!r}; choose one of {list(PAD_FILLS)}")
     w, h = img.size
     px, py = round(w * margin), round(h * margin)
     a = np.asarray(img.convert("RGB"))
-    padded = np.pad(a, ((py, py), (px, px), (0, 0)), mode="edge")
+    if fill == "mean":
+        padded = np.empty((h + 2 * py, w + 2 * px, 3), np.uint8)
+        padded[:] = a.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+        padded[py : py + h, px : px + w] = a
+    elif fill == "symmetric":
+        padded = np.pad(a, ((py, py), (px, px), (0, 0)), mode="symmetric")
+    else:
+        padded = np.pad(a, ((py, py), (px, px), (0, 0)), mode="edge")
     out = Image.fromarray(padded)
     blurred = out.filter(ImageFilter.GaussianBlur(max(w, h) * 0.04))
     keep = Image.new("L", out.size, 0)

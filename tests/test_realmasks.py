@@ -78,6 +78,19 @@ def test_pad_face_moves_landmarks_with_the_face():
     assert out.getpixel((int(x), int(y))) == (255, 255, 255)
 
 
+def test_pad_face_fills_its_margin_as_asked():
+    a = np.zeros((120, 100, 3), dtype=np.uint8)
+    a[:, :50] = (200, 0, 0)  # left half red, right half black: the edges differ from the mean
+    face, lm = Image.fromarray(a), np.tile([[50.0, 60.0]], (5, 1))
+    edge, mirror, mean = (np.asarray(pad_face(face, lm, fill=f)[0]) for f in ("edge", "symmetric", "mean"))
+    assert (edge == np.asarray(pad_face(face, lm)[0])).all()  # stretched edges: the default, as ever
+    corner = (2, 2)  # top left of the margin: red when stretched or mirrored, the mean (100, 0, 0) when flat
+    assert edge[corner][0] > 180 and mirror[corner][0] > 180 and 80 < mean[corner][0] < 120
+    assert (mean[18 + 45 : 18 + 75, 15 + 45 : 15 + 75] == a[45:75, 45:75]).all()  # the face untouched (offset 18, 15)
+    with pytest.raises(ValueError, match="unknown fill"):
+        pad_face(face, lm, fill="reflect")
+
+
 def test_errors_name_the_choices():
     face = Image.new("RGB", SIZE)
     with pytest.raises(ValueError, match="unknown placement"):
