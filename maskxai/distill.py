@@ -87,17 +87,31 @@ class DistillLoss(nn.Module):
 
     ``T`` (``temperature``) softens both distributions; the ``T^2`` factor keeps the
     gradient scale of the soft term independent of ``T`` (Hinton et al., 2015).
+
+    With ``agree_only`` the teacher speaks only on the images it labels right (its top class is the
+    label); on the others the loss is the plain cross-entropy. A fine-tune that distils from the weights
+    it starts from then keeps what they already knew and learns the rest from the labels alone
+    (the teacher's wrong answers are exactly what the fine-tune is for).
     """
 
-    def __init__(self, weight: float = 0.5, temperature: float = 2.0, label_smoothing: float = 0.0):
+    def __init__(
+        self, weight: float = 0.5, temperature: float = 2.0, label_smoothing: float = 0.0, agree_only: bool = False
+    ):
         super().__init__()
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"distillation weight must be in [0, 1], got {weight}")
         if temperature <= 0:
             raise ValueError(f"distillation temperature must be > 0, got {temperature}")
-        self.weight, self.temperature = weight, temperature
+        self.weight, self.temperature, self.agree_only = weight, temperature, agree_only
         self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        self.ce_each = nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="none")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-        soft = soft_kl(logits, teacher_logits, self.temperature)
-        return (1 - self.weight) * self.ce(logits, target) + self.weight * soft
+        if not self.agree_only:
+            soft = soft_kl(logits, teacher_logits, self.temperature)
+            return (1 - self.weight) * self.ce(logits, target) + self.weight * soft
+        t = self.temperature
+        student, teacher = F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1)
+        kl = F.kl_div(student, teacher, reduction="none", log_target=True).sum(1)
+        w = self.weight * (teacher_logits.argmax(1) == target).to(logits.dtype)
+        return ((1 - w) * self.ce_each(logits, target) + w * t * t * kl).mean()

@@ -68,6 +68,7 @@ class TrainConfig:
     teacher: str = ""  # distil from these trained weights of ours (any registered model of the same input size)
     distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
+    distill_agree: bool = False  # with --teacher: match it only on the images it labels right (plain CE elsewhere)
     tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
     reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
     video: float = 0.0  # share of draws seen as a grayscale video frame of 48-80 px (augment.video_frame)
@@ -424,8 +425,12 @@ def make_loss(cfg: TrainConfig, spec: ModelSpec) -> tuple[nn.Module, Teacher | N
     if not cfg.teacher:
         return nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), None
     teacher = load_teacher(cfg.teacher, spec, bf16=cfg.bf16).to(device())
-    print(f"distilling from {cfg.teacher} ({teacher.spec.name}), weight {cfg.distill_weight}, T {cfg.distill_temp}")
-    return DistillLoss(cfg.distill_weight, cfg.distill_temp, cfg.label_smoothing), teacher
+    where = ", only where it is right" if cfg.distill_agree else ""
+    print(
+        f"distilling from {cfg.teacher} ({teacher.spec.name}), weight {cfg.distill_weight}, T {cfg.distill_temp}{where}"
+    )
+    loss = DistillLoss(cfg.distill_weight, cfg.distill_temp, cfg.label_smoothing, agree_only=cfg.distill_agree)
+    return loss, teacher
 
 
 # -- validation ---------------------------------------------------------------------------------------------------
@@ -574,6 +579,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
     for share in ("reframe", "video"):
         if not 0.0 <= args[share] <= 1.0:
             p.error(f"--{share} {args[share]}: give a share of the draws between 0 and 1, e.g. 0.3")
+    if args["distill_agree"] and not args["teacher"]:
+        p.error("--distill-agree matches a teacher only where it is right: give the teacher too, e.g. --teacher W")
     try:  # a view that does not exist fails now, not after the first epoch
         with_views({}, args["val_views"])
     except ValueError as exc:

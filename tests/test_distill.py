@@ -51,6 +51,28 @@ def test_distill_loss_mixes_labels_and_teacher():
         DistillLoss(0.5, 0.0)
 
 
+def test_agree_only_distils_where_the_teacher_is_right_and_uses_the_labels_elsewhere():
+    g = torch.Generator().manual_seed(1)
+    s, t = torch.randn(6, 3, generator=g), torch.randn(6, 3, generator=g)
+    y = t.argmax(1).clone()
+    y[:3] = (y[:3] + 1) % 3  # the teacher is wrong on the first three
+    loss = DistillLoss(0.5, 2.0, 0.1, agree_only=True)
+    ce = torch.nn.functional.cross_entropy(s, y, label_smoothing=0.1, reduction="none")
+    kl = torch.nn.functional.kl_div(s.div(2).log_softmax(1), t.div(2).softmax(1), reduction="none").sum(1)
+    want = torch.cat([ce[:3], 0.5 * ce[3:] + 0.5 * 4 * kl[3:]]).mean()
+    assert torch.allclose(loss(s, y, t), want, atol=1e-6)
+    # Where the teacher is wrong its logits do not matter; where it is right they do.
+    t2 = t.clone()
+    t2[:3] = t[:3] * 1.5  # sharper where it is wrong, same top class: still wrong
+    assert torch.allclose(loss(s, y, t2), loss(s, y, t), atol=1e-6)
+    t3 = t.clone()
+    t3[4] = t3[4] * 2  # sharper, same top class
+    assert not torch.allclose(loss(s, y, t3), loss(s, y, t))
+    # Agreeing everywhere, it is the plain loss.
+    right = t.argmax(1)
+    assert torch.allclose(loss(s, right, t), DistillLoss(0.5, 2.0, 0.1)(s, right, t), atol=1e-6)
+
+
 def test_a_student_trained_on_the_teacher_alone_comes_to_agree_with_it(tmp_path, tiny_spec, teacher_spec):
     from maskxai.train import train_one_epoch
 
@@ -108,8 +130,9 @@ def test_load_teacher_errors_say_what_to_pass(tmp_path, tiny_spec):
         load_teacher(bare, tiny_spec)
 
 
+@pytest.mark.parametrize("agree", [False, True])
 def test_a_distilled_run_records_its_teacher_in_the_weights_and_the_card(
-    tmp_path, tiny_spec, teacher_spec, tiny_run, monkeypatch
+    tmp_path, tiny_spec, teacher_spec, tiny_run, monkeypatch, agree
 ):
     import maskxai.train as tr
     from maskxai.data import Sample
@@ -139,6 +162,7 @@ def test_a_distilled_run_records_its_teacher_in_the_weights_and_the_card(
         out=str(tmp_path / "kd"),
         teacher=str(teacher),
         distill_weight=0.7,
+        distill_agree=agree,
         **tiny_run,
     )
     best = tr.train(cfg)
@@ -150,3 +174,5 @@ def test_a_distilled_run_records_its_teacher_in_the_weights_and_the_card(
     )
     card = training_runs(read_metadata(best))
     assert f"Distilled from `{teacher}`" in card and "0.7 of the loss" in card and "temperature 2.0" in card
+    assert ("--distill-agree" in tr.command_of(runs[0]["config"])) == agree
+    assert ("only on the images the teacher labels right" in card) == agree

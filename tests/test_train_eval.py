@@ -83,7 +83,12 @@ def test_train_cli_rejects_an_unknown_view_or_a_share_outside_0_1(capsys):
     from maskxai.train import parse_args
 
     assert parse_args(["--video", "0.3", "--val-views", "video"])[0].video == 0.3
-    for argv, msg in ((["--val-views", "tv"], "there are: video"), (["--video", "2"], "between 0 and 1")):
+    assert parse_args(["--teacher", "t.safetensors", "--distill-agree"])[0].distill_agree
+    for argv, msg in (
+        (["--val-views", "tv"], "there are: video"),
+        (["--video", "2"], "between 0 and 1"),
+        (["--distill-agree"], "give the teacher too"),
+    ):
         with pytest.raises(SystemExit):
             parse_args(argv)
         assert msg in capsys.readouterr().err
