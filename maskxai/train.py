@@ -69,6 +69,7 @@ class TrainConfig:
     distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
     distill_temp: float = 2.0  # with --teacher: softmax temperature of the matched distributions
     distill_agree: bool = False  # with --teacher: match it only on the images it labels right (plain CE elsewhere)
+    freeze_bn: bool = False  # with --init: keep its batch-norm running statistics (scales and shifts still train)
     tune_from: str = ""  # train only the top-level layers from this one on, over cached trunk features (tunetop)
     reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
     video: float = 0.0  # share of draws seen as a grayscale video frame of 48-80 px (augment.video_frame)
@@ -234,6 +235,16 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def train_mode(model: nn.Module, freeze_bn: bool = False) -> nn.Module:
+    """``model`` in training mode; with ``freeze_bn`` its BatchNorm layers excepted (their statistics stay)."""
+    model.train()
+    if freeze_bn:
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+    return model
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: torch.utils.data.DataLoader,
@@ -243,12 +254,14 @@ def train_one_epoch(
     bf16: bool = True,
     desc: str = "train",
     teacher: nn.Module | None = None,
+    freeze_bn: bool = False,
 ) -> list[float]:
     """One pass over ``loader``; returns the loss of each step.
 
     With a ``teacher``, ``lossf`` is called as ``lossf(logits, y, teacher(x))`` (see :class:`DistillLoss`).
+    With ``freeze_bn`` the batch-norm layers normalise with their running statistics and do not update them.
     """
-    model.train()
+    train_mode(model, freeze_bn)
     losses: list[float] = []
     dev = _device_of(model)
     bar = tqdm(loader, desc=desc, unit="batch")
@@ -292,7 +305,15 @@ def train(cfg: TrainConfig) -> Path:
         t0 = time.time()
         ds.epoch = epoch
         losses = train_one_epoch(
-            model, loader_of(ds, cfg), opt, sched, lossf, cfg.bf16, f"epoch {epoch + 1}/{cfg.epochs}", teacher
+            model,
+            loader_of(ds, cfg),
+            opt,
+            sched,
+            lossf,
+            cfg.bf16,
+            f"epoch {epoch + 1}/{cfg.epochs}",
+            teacher,
+            cfg.freeze_bn,
         )
         results = validate(model, spec, val, cfg.bf16)
         score = selection_score(results, cfg.select)
@@ -579,6 +600,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
     for share in ("reframe", "video"):
         if not 0.0 <= args[share] <= 1.0:
             p.error(f"--{share} {args[share]}: give a share of the draws between 0 and 1, e.g. 0.3")
+    if args["freeze_bn"] and not args["init"]:
+        p.error("--freeze-bn keeps the batch-norm statistics of the weights a run starts from: give --init W too")
     if args["distill_agree"] and not args["teacher"]:
         p.error("--distill-agree matches a teacher only where it is right: give the teacher too, e.g. --teacher W")
     try:  # a view that does not exist fails now, not after the first epoch

@@ -43,7 +43,7 @@ from .device import device
 from .distill import soft_kl
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec, get_spec, list_models
-from .train import REPO_ROOT, TrainConfig, device_label, runs_of, with_mix
+from .train import REPO_ROOT, TrainConfig, device_label, runs_of, train_mode, with_mix
 from .trainset import Mixture, standard_sources
 from .weights import load_model, read_metadata, resolve_weights, save_weights
 
@@ -147,15 +147,6 @@ class _Pooled:
         self.value = output.flatten(1)
 
 
-def _freeze_norm_stats(model: nn.Module) -> nn.Module:
-    """Training mode, BatchNorm layers excepted (their statistics stay as they are)."""
-    model.train()
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
-    return model
-
-
 def run(cfg: ViewDistillConfig) -> Path:
     """Train the student (resuming ``<out>/last.pt`` if there is one); return ``<out>/best.safetensors``."""
     spec = get_spec(cfg.model)
@@ -196,7 +187,7 @@ def run(cfg: ViewDistillConfig) -> Path:
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(pairs, order), batch_size=cfg.batch_size, num_workers=cfg.workers, drop_last=True
     )
-    _freeze_norm_stats(student)
+    train_mode(student, freeze_bn=True)
     log = (out / "log.jsonl").open("a")
     t0, step = time.time(), start
     bar = tqdm(loader, desc=f"{cfg.view} distillation", unit="batch", initial=start, total=cfg.steps)

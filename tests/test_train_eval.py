@@ -42,6 +42,25 @@ def test_tiny_training_run_lowers_the_loss(tmp_path, tiny_spec):
     assert epochs[-1] < 0.75 * epochs[0] and epochs[-1] == min(epochs), epochs
 
 
+@pytest.mark.parametrize("freeze", [False, True])
+def test_freeze_bn_keeps_the_running_statistics_and_trains_the_rest(tiny_spec, freeze):
+    from maskxai.train import train_one_epoch
+
+    torch.manual_seed(0)
+    model = tiny_spec.build()
+    bn = model[1]
+    stats = (bn.running_mean.clone(), bn.running_var.clone())
+    weights = (bn.weight.detach().clone(), model[0].weight.detach().clone())
+    data = torch.utils.data.TensorDataset(torch.randn(32, 3, 32, 32) * 3 + 1, torch.randint(0, 3, (32,)))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    train_one_epoch(model, loader, opt, None, torch.nn.CrossEntropyLoss(), bf16=False, freeze_bn=freeze)
+    kept = torch.equal(bn.running_mean, stats[0]) and torch.equal(bn.running_var, stats[1])
+    assert kept == freeze
+    assert not torch.equal(bn.weight, weights[0]) and not torch.equal(model[0].weight, weights[1])
+    assert model.training and bn.training != freeze  # the rest of the model is in training mode
+
+
 def test_mixture_is_deterministic_per_epoch(tmp_path, tiny_spec):
     items = _faces(tmp_path, 4)
     ds = Mixture([Source("s", items, 1.0, synthetic={str(s.path): LM for s in items})], tiny_spec, 8, seed=1)
@@ -88,6 +107,7 @@ def test_train_cli_rejects_an_unknown_view_or_a_share_outside_0_1(capsys):
         (["--val-views", "tv"], "there are: video"),
         (["--video", "2"], "between 0 and 1"),
         (["--distill-agree"], "give the teacher too"),
+        (["--freeze-bn"], "give --init W too"),
     ):
         with pytest.raises(SystemExit):
             parse_args(argv)
@@ -529,3 +549,23 @@ def test_validate_scores_weights_as_an_epoch_is_scored(tmp_path, tiny_spec, monk
     assert not (tmp_path / "runs").exists() and "| score (--select two:accuracy) |" in capsys.readouterr().out
     with pytest.raises(SystemExit, match=r"error: --validate: .*nowhere\.safetensors"):
         tr.main(["--model", tiny_spec.name, "--validate", str(tmp_path / "nowhere.safetensors")])
+
+
+def test_bn_swap_takes_the_running_statistics_and_nothing_else(tiny_spec):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bn_swap", ROOT / "scripts" / "bn_swap.py")
+    assert spec and spec.loader
+    bn_swap = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bn_swap)
+    torch.manual_seed(0)
+    weights, stats = tiny_spec.build().state_dict(), tiny_spec.build().state_dict()
+    for k in stats:
+        if k.endswith(("running_mean", "running_var", "num_batches_tracked")):
+            stats[k] = stats[k] + 3
+    out = bn_swap.swap_stats(weights, stats)
+    swapped = {k for k in out if out[k] is stats[k]}
+    assert swapped == {f"{i}.{s}" for i in (1, 4) for s in ("running_mean", "running_var", "num_batches_tracked")}
+    assert all(out[k] is weights[k] for k in out if k not in swapped)
+    with pytest.raises(ValueError, match="one model"):
+        bn_swap.swap_stats(weights, {k: v for k, v in stats.items() if k != "0.weight"})
