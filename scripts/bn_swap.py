@@ -1,8 +1,8 @@
 """A fine-tune's weights with its base's BatchNorm running statistics, and the base's with the fine-tune's.
 
 Measures where a fine-tune's loss on the validation sets sits: in what its weights learned, or in the running
-statistics its training mixture left in the BatchNorm layers (README, "The fine-tunes' losses were in their
-BatchNorm statistics"). Writes the two swapped files; score them with ``maskxai.train --validate``:
+statistics its training mixture left in the BatchNorm layers (README, "Where the fine-tunes' losses sat").
+Writes the two swapped files; score them with ``maskxai.train --validate``:
 
     PYTHONPATH=. python scripts/bn_swap.py inception_resnet_v1 checkpoints/inception_resnet_v1.safetensors \\
         runs/irv1_agree/best.safetensors runs/ft_basebn.safetensors runs/base_ftbn.safetensors
