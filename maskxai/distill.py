@@ -103,15 +103,13 @@ class DistillLoss(nn.Module):
         if temperature <= 0:
             raise ValueError(f"distillation temperature must be > 0, got {temperature}")
         self.weight, self.temperature, self.agree_only = weight, temperature, agree_only
-        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        self.ce_each = nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="none")
+        self.ce = nn.CrossEntropyLoss(label_smoothing=label_smoothing, reduction="none")
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-        if not self.agree_only:
-            soft = soft_kl(logits, teacher_logits, self.temperature)
-            return (1 - self.weight) * self.ce(logits, target) + self.weight * soft
         t = self.temperature
         student, teacher = F.log_softmax(logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1)
-        kl = F.kl_div(student, teacher, reduction="none", log_target=True).sum(1)
-        w = self.weight * (teacher_logits.argmax(1) == target).to(logits.dtype)
-        return ((1 - w) * self.ce_each(logits, target) + w * t * t * kl).mean()
+        kl = t * t * F.kl_div(student, teacher, reduction="none", log_target=True).sum(1)  # per image, as soft_kl
+        w = torch.full_like(kl, self.weight)
+        if self.agree_only:
+            w = w * (teacher_logits.argmax(1) == target).to(w.dtype)
+        return ((1 - w) * self.ce(logits, target) + w * kl).mean()

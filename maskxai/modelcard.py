@@ -299,7 +299,11 @@ def _distilled(cfg: dict[str, Any]) -> str:
     return (
         f" Distilled from `{cfg['teacher']}` (`maskxai.distill`: {cfg.get('distill_weight')} of the loss on matching "
         f"the teacher's probabilities at temperature {cfg.get('distill_temp')}, the rest on the labels"
-        + ("; only on the images the teacher labels right, the labels alone elsewhere" * bool(cfg.get("distill_agree")))
+        + (
+            "; only on the images the teacher labels right, the labels alone elsewhere"
+            if cfg.get("distill_agree")
+            else ""
+        )
         + ")."
     )
 
