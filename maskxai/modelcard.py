@@ -325,6 +325,13 @@ def _kept(run: dict[str, Any]) -> str:
             f"Kept its last epoch, {run.get('epoch', '?')}, written by "
             f"`python -m maskxai.train --export-last runs/{Path(out).name}`"
         )
+    if run.get("kept") == "mean":
+        out = run["config"].get("out") or f"runs/{run['config']['model']}"
+        epochs = run.get("mean_of") or [run.get("epoch", "?")]
+        return (
+            f"Kept the mean of the weights of its epochs {epochs[0]}-{epochs[-1]} (`--average-last "
+            f"{run['config'].get('average_last')}`: `runs/{Path(out).name}/mean.safetensors`)"
+        )
     return f"Kept epoch {run.get('epoch', '?')}"
 
 

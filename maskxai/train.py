@@ -15,6 +15,7 @@ step is a small function below it.
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
@@ -64,6 +65,7 @@ class TrainConfig:
     placements: str = ""  # shares of the synthetic mask placements, e.g. "nose_mouth=0.15" (others kept)
     boost: str = ""  # draw items of a kind more often within their class, e.g. "maskedface-net:Nose_Mouth=3"
     time_budget_min: float = 0.0  # stop after the epoch that crosses it (0: no limit)
+    average_last: int = 0  # also write mean.safetensors: the mean of the weights of the last K epochs (0: none)
     select: str = ""  # val sets whose mean macro recall picks the kept epoch, e.g. "maskedface-net,face-mask-12k" (all)
     teacher: str = ""  # distil from these trained weights of ours (any registered model of the same input size)
     distill_weight: float = 0.5  # with --teacher: share of the loss given to matching the teacher
@@ -295,6 +297,8 @@ def train(cfg: TrainConfig) -> Path:
 
         return train_top(cfg, spec, out)
 
+    if cfg.average_last > cfg.epochs:
+        raise ValueError(f"--average-last {cfg.average_last} is more epochs than the run has ({cfg.epochs})")
     ds, val = load_data(cfg, spec)
     model, prior_runs = init_model(cfg, spec)
     opt, sched = make_optimizer(cfg, model)
@@ -323,7 +327,11 @@ def train(cfg: TrainConfig) -> Path:
             state.best = score
             save_kept(model, spec, out / "best.safetensors", cfg, prior_runs, row)
         state.epoch = epoch + 1
+        if cfg.average_last and state.epoch > cfg.epochs - cfg.average_last:
+            state.add_to_mean(model)
         save_checkpoint(out / "last.pt", model, opt, sched, state, cfg)
+        if state.epoch == cfg.epochs and state.mean is not None:
+            save_mean(model, spec, val, out / "mean.safetensors", cfg, prior_runs, state)
         if cfg.time_budget_min and state.elapsed / 60 >= cfg.time_budget_min:
             print(f"time budget of {cfg.time_budget_min} min reached after epoch {epoch + 1}")
             break
@@ -406,11 +414,26 @@ def make_optimizer(
 
 @dataclass
 class RunState:
-    """Where a run stands: the next epoch to train, the best selection score so far, seconds trained."""
+    """Where a run stands: the next epoch to train, the best selection score so far, seconds trained, and the
+    running mean of the weights of the epochs ``--average-last`` counts (``mean_n`` of them so far)."""
 
     epoch: int = 0
     best: float = -1.0
     elapsed: float = 0.0
+    mean: dict[str, torch.Tensor] | None = None
+    mean_n: int = 0
+
+    def add_to_mean(self, model: nn.Module) -> None:
+        """Fold ``model``'s weights into the running mean (fp32; integer tensors, batch norm's step counters, are
+        the latest epoch's)."""
+        sd = model.state_dict()
+        new = {k: v.detach().float().clone() if v.is_floating_point() else v.clone() for k, v in sd.items()}
+        self.mean_n += 1
+        if self.mean is None:
+            self.mean = new
+            return
+        for k, v in new.items():
+            self.mean[k] = self.mean[k] + (v - self.mean[k]) / self.mean_n if v.is_floating_point() else v
 
 
 def resume(
@@ -433,7 +456,7 @@ def resume(
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["opt"])
     sched.load_state_dict(ck["sched"])
-    state = RunState(ck["epoch"] + 1, ck["best"], ck.get("elapsed", 0.0))
+    state = RunState(ck["epoch"] + 1, ck["best"], ck.get("elapsed", 0.0), ck.get("mean"), ck.get("mean_n", 0))
     print(f"resumed from {last} at epoch {state.epoch}")
     return state
 
@@ -462,19 +485,21 @@ def validate(model: nn.Module, spec: ModelSpec, val: dict[str, list], bf16: bool
     return {name: summarize(*evaluate_images(model, spec, items, bf16=bf16)) for name, items in val.items()}
 
 
+def val_columns(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Each val set's accuracy and macro recall as an epoch's row holds them (``val_<set>_acc``, ``_macro_recall``)."""
+    return {
+        **{f"val_{k}_acc": round(r["accuracy"], 4) for k, r in results.items()},
+        **{f"val_{k}_macro_recall": round(r["macro_recall"], 4) for k, r in results.items()},
+    }
+
+
 def log_epoch(
     path: Path, epoch: int, losses: list[float], score: float, results: dict[str, dict[str, Any]], elapsed: float
 ) -> dict[str, Any]:
     """The epoch's row (mean loss, selection score, minutes so far, each val set's accuracy and macro recall),
     appended to ``path`` as a JSON line and printed; returned for the weights' metadata."""
-    row = {
-        "epoch": epoch + 1,
-        "loss": float(np.mean(losses)),
-        "val_score": score,
-        "minutes": elapsed / 60,
-        **{f"val_{k}_acc": round(r["accuracy"], 4) for k, r in results.items()},
-        **{f"val_{k}_macro_recall": round(r["macro_recall"], 4) for k, r in results.items()},
-    }
+    row = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "val_score": score, "minutes": elapsed / 60}
+    row.update(val_columns(results))
     with path.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(json.dumps(row))
@@ -502,6 +527,8 @@ def save_checkpoint(
             "epoch": state.epoch - 1,  # the last epoch finished, 0-based
             "best": state.best,
             "elapsed": state.elapsed,
+            "mean": state.mean,
+            "mean_n": state.mean_n,
             "config": dataclasses.asdict(cfg),
         },
         tmp,
@@ -525,9 +552,33 @@ def save_kept(
         "minutes": row["minutes"],
         "kept": kept,
         "device": device_label(_device_of(model)),
+        **({"mean_of": row["mean_of"]} if "mean_of" in row else {}),
     }
     extra = {"epoch": row["epoch"], "val": row, "config": dataclasses.asdict(cfg), "runs": [*prior_runs, run]}
     save_weights(model, spec, path, extra=extra)
+
+
+def save_mean(
+    model: nn.Module,
+    spec: ModelSpec,
+    val: dict[str, list],
+    path: Path,
+    cfg: TrainConfig,
+    prior_runs: list[dict[str, Any]],
+    state: RunState,
+) -> None:
+    """Write the mean of the last ``--average-last`` epochs' weights (``state.mean``) to ``path``, scored on the
+    validation sets as an epoch is (its row printed and kept in the metadata, not in ``log.jsonl``)."""
+    assert state.mean is not None
+    mean = copy.deepcopy(model)
+    mean.load_state_dict(state.mean)
+    results = validate(mean, spec, val, cfg.bf16)
+    first = state.epoch - state.mean_n + 1
+    row = {"epoch": state.epoch, "mean_of": list(range(first, state.epoch + 1)), "minutes": state.elapsed / 60}
+    row.update(val_score=selection_score(results, cfg.select), **val_columns(results))
+    print(f"mean of epochs {first}-{state.epoch}: " + json.dumps(row))
+    save_kept(mean, spec, path, cfg, prior_runs, row, kept="mean")
+    print(f"mean weights: {path}")
 
 
 def device_label(dev: torch.device) -> str:
@@ -602,6 +653,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
             p.error(f"--{share} {args[share]}: give a share of the draws between 0 and 1, e.g. 0.3")
     if args["freeze_bn"] and not args["init"]:
         p.error("--freeze-bn keeps the batch-norm statistics of the weights a run starts from: give --init W too")
+    if args["average_last"] < 0 or (args["average_last"] and args["tune_from"]):
+        p.error("--average-last K: give a number of final epochs >= 0 (not with --tune-from, whose runs keep one)")
     if args["distill_agree"] and not args["teacher"]:
         p.error("--distill-agree matches a teacher only where it is right: give the teacher too, e.g. --teacher W")
     try:  # a view that does not exist fails now, not after the first epoch

@@ -569,3 +569,47 @@ def test_bn_swap_takes_the_running_statistics_and_nothing_else(tiny_spec):
     assert all(out[k] is weights[k] for k in out if k not in swapped)
     with pytest.raises(ValueError, match="one model"):
         bn_swap.swap_stats(weights, {k: v for k, v in stats.items() if k != "0.weight"})
+
+
+def test_average_last_writes_the_mean_of_the_final_epochs_across_a_resume(tmp_path, tiny_spec, tiny_run, monkeypatch):
+    """--average-last 2: mean.safetensors holds the mean of the last two epochs' weights, also when the run was
+    stopped between them and resumed (the running mean travels in last.pt), scored and named in the card."""
+    import maskxai.train as tr
+    from maskxai.modelcard import training_runs
+    from maskxai.weights import load_state, read_metadata
+
+    items = _faces(tmp_path, 6)
+    monkeypatch.setattr(
+        tr,
+        "standard_sources",
+        lambda *a, **k: [Source("synthetic", items, 1.0, synthetic={str(s.path): LM for s in items})],
+    )
+    monkeypatch.setattr(tr, "fixed_eval_set", lambda *a, **k: {"synthetic": [(Image.new("RGB", (40, 40)), 2)]})
+    monkeypatch.setattr(tr, "load_manifest", lambda root: items)
+    monkeypatch.setattr(tr, "landmarks_cache", lambda paths, file: None)
+    cfg = dict(tiny_run, epochs=3, average_last=2, lr=1e-2, out=str(tmp_path / "r"))
+    epochs = {}
+    for stop_after in (1, 2, 3):  # a time budget stops it after each epoch; the same command resumes it
+        tr.train(tr.TrainConfig(**cfg, time_budget_min=1e-9 if stop_after < 3 else 0.0))
+        ck = torch.load(tmp_path / "r" / "last.pt", weights_only=False)
+        assert ck["epoch"] + 1 == stop_after and ck["mean_n"] == max(0, stop_after - 1)
+        epochs[stop_after] = ck["model"]
+        assert (tmp_path / "r" / "mean.safetensors").is_file() == (stop_after == 3)
+    mean = tiny_spec.build()
+    load_state(mean, tmp_path / "r" / "mean.safetensors", tiny_spec)
+    for k, v in mean.state_dict().items():
+        if v.is_floating_point():  # stored as fp16
+            assert torch.allclose(v, ((epochs[2][k] + epochs[3][k]) / 2).half().float(), atol=1e-3), k
+        else:  # batch norm's step counters: the last epoch's
+            assert torch.equal(v, epochs[3][k]), k
+    assert not torch.equal(epochs[2]["0.weight"], epochs[3]["0.weight"])  # two different epochs were averaged
+    meta = read_metadata(tmp_path / "r" / "mean.safetensors")
+    run = tr.runs_of(meta)[-1]
+    assert run["kept"] == "mean" and run["mean_of"] == [2, 3] and "val_synthetic_acc" in meta["extra"]["val"]
+    assert "Kept the mean of the weights of its epochs 2-3 (`--average-last 2`: `runs/r/mean.safetensors`)" in (
+        training_runs(meta)
+    )
+    with pytest.raises(ValueError, match="more epochs than the run has"):
+        tr.train(tr.TrainConfig(**dict(cfg, average_last=4, out=str(tmp_path / "r4"))))
+    with pytest.raises(SystemExit):
+        tr.parse_args(["--average-last", "-1"])
