@@ -298,7 +298,9 @@ def train(cfg: TrainConfig) -> Path:
         return train_top(cfg, spec, out)
 
     if cfg.average_last > cfg.epochs:
-        raise ValueError(f"--average-last {cfg.average_last} is more epochs than the run has ({cfg.epochs})")
+        raise ValueError(
+            f"--average-last {cfg.average_last} is more epochs than the run has ({cfg.epochs}): give at most --epochs"
+        )
     ds, val = load_data(cfg, spec)
     model, prior_runs = init_model(cfg, spec)
     opt, sched = make_optimizer(cfg, model)
@@ -334,6 +336,8 @@ def train(cfg: TrainConfig) -> Path:
             save_mean(model, spec, val, out / "mean.safetensors", cfg, prior_runs, state)
         if cfg.time_budget_min and state.elapsed / 60 >= cfg.time_budget_min:
             print(f"time budget of {cfg.time_budget_min} min reached after epoch {epoch + 1}")
+            if cfg.average_last and state.epoch < cfg.epochs:
+                print("no mean.safetensors yet (--average-last): run the same command again to finish the run")
             break
     return out / "best.safetensors"
 
