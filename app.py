@@ -24,6 +24,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import torch
+from gradio import route_utils as gr_route_utils
 from PIL import Image, UnidentifiedImageError
 
 from maskxai.device import gpu_call
@@ -78,6 +79,26 @@ sets of IG activations in memory."""
 CACHE_MAX_AGE_S = int(os.environ.get("MASKXAI_CACHE_MAX_AGE", "600"))
 """Uploads and served images are deleted from Gradio's cache this long after they were written."""
 MAX_UPLOAD = "20mb"
+
+
+def _clean_cache_safely(clean: Callable[[Any, int | None], None]) -> Callable[[Any, int | None], None]:
+    """Gradio's scheduled cache cleaning (``route_utils.delete_files_created_by_app``) reads its live sets of
+    temporary files while requests add to them; the ``RuntimeError`` ("Set changed size during iteration") ended
+    its cleaning task for good, and the cache then grew for as long as the server ran. Wrapped, such a pass is
+    skipped and the next one, ``delete_cache``'s frequency later, cleans."""
+
+    def clean_or_skip(blocks: Any, age: int | None) -> None:
+        try:
+            clean(blocks, age)
+        except RuntimeError as exc:
+            log.info("cache cleaning skipped this pass (%s); the next one cleans", exc)
+
+    return clean_or_skip
+
+
+if not getattr(gr_route_utils.delete_files_created_by_app, "maskxai_wrapped", False):  # once per process
+    gr_route_utils.delete_files_created_by_app = _clean_cache_safely(gr_route_utils.delete_files_created_by_app)
+    gr_route_utils.delete_files_created_by_app.maskxai_wrapped = True  # type: ignore[attr-defined]
 
 HOW_TO_READ = """
 **How to read these maps.** Every map explains one class of the chosen face: the predicted one, or the class

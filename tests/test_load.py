@@ -150,3 +150,32 @@ def test_cache_usage_skips_files_deleted_while_it_looks(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "stat", stat)
     n, mb = loadtest.cache_usage(tmp_path)
     assert n == 1 and mb == pytest.approx(2048 / 2**20) and len(calls) == 2
+
+
+def test_cache_cleaning_survives_a_file_added_while_it_reads(tmp_path):
+    """Gradio's scheduled cleaning reads live sets that requests add to; a pass that meets one is skipped (no
+    exception to end the cleaning task), and the next pass deletes the old files."""
+    from types import SimpleNamespace
+
+    from gradio import route_utils
+
+    old = tmp_path / "old.webp"
+    old.write_bytes(b"x")
+
+    class GrowingSet(set):  # a request adds a file while the cleaner iterates, once
+        grew = False
+
+        def __iter__(self):
+            for f in list(super().__iter__()):
+                if not GrowingSet.grew:
+                    GrowingSet.grew = True
+                    self.add(str(tmp_path / "new.webp"))
+                    raise RuntimeError("Set changed size during iteration")  # what CPython's set iterator raises
+                yield f
+
+    blocks = SimpleNamespace(blocks={}, temp_file_sets=[GrowingSet({str(old)})])
+    assert getattr(route_utils.delete_files_created_by_app, "maskxai_wrapped", False)  # app.py wrapped it
+    route_utils.delete_files_created_by_app(blocks, 0)  # the pass that meets the change: skipped, no exception
+    assert old.exists()
+    route_utils.delete_files_created_by_app(blocks, -1)  # the next pass cleans
+    assert not old.exists()
