@@ -97,8 +97,9 @@ def _clean_cache_safely(clean: Callable[[Any, int | None], None]) -> Callable[[A
 
 
 if not getattr(gr_route_utils.delete_files_created_by_app, "maskxai_wrapped", False):  # once per process
-    gr_route_utils.delete_files_created_by_app = _clean_cache_safely(gr_route_utils.delete_files_created_by_app)
-    gr_route_utils.delete_files_created_by_app.maskxai_wrapped = True  # type: ignore[attr-defined]
+    _wrapped = _clean_cache_safely(gr_route_utils.delete_files_created_by_app)
+    _wrapped.maskxai_wrapped = True  # type: ignore[attr-defined]
+    setattr(gr_route_utils, "delete_files_created_by_app", _wrapped)  # noqa: B010 - typed as Gradio's function
 
 HOW_TO_READ = """
 **How to read these maps.** Every map explains one class of the chosen face: the predicted one, or the class
