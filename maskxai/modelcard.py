@@ -319,18 +319,17 @@ def _tuned(cfg: dict[str, Any]) -> str:
 
 
 def _kept(run: dict[str, Any]) -> str:
+    folder = Path(run["config"].get("out") or f"runs/{run['config']['model']}").name
     if run.get("kept") == "last":
-        out = run["config"].get("out") or f"runs/{run['config']['model']}"
         return (
             f"Kept its last epoch, {run.get('epoch', '?')}, written by "
-            f"`python -m maskxai.train --export-last runs/{Path(out).name}`"
+            f"`python -m maskxai.train --export-last runs/{folder}`"
         )
     if run.get("kept") == "mean":
-        out = run["config"].get("out") or f"runs/{run['config']['model']}"
         epochs = run.get("mean_of") or [run.get("epoch", "?")]
         return (
             f"Kept the mean of the weights of its epochs {epochs[0]}-{epochs[-1]} (`--average-last "
-            f"{run['config'].get('average_last')}`: `runs/{Path(out).name}/mean.safetensors`)"
+            f"{run['config'].get('average_last')}`: `runs/{folder}/mean.safetensors`)"
         )
     return f"Kept epoch {run.get('epoch', '?')}"
 
