@@ -264,7 +264,8 @@ def _averaged(step: dict[str, Any], k: int, names: list[str]) -> str:
         f"weights, `--after` {after}'s): {1 - step['alpha']:g} x {before} + {step['alpha']:g} x {after}, every "
         f"tensor (WiSE-FT: {path}, so the two lie in one basin). The mix was chosen on "
         f"the validation sets by the rule that keeps an epoch (selection score of each mix: {scores}). No test "
-        f"set was used. `--after` is {after}'s `best.safetensors` (its `--out`); only the average is shipped."
+        f"set was used. `--after` is {after}'s `{Path(step['after']).name}` (in its `--out`); only the average is "
+        "shipped."
     )
 
 

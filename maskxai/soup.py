@@ -74,7 +74,9 @@ def command_of(step: dict[str, Any]) -> str:
     """The command line that reproduces an averaging step (its ``average`` record)."""
     alphas = ",".join(f"{a:g}" for a in step["alphas"])
     cmd = f"python -m maskxai.soup --model {step['model']} --before {step['before']} --after {step['after']}"
-    return cmd + f" --alphas {alphas}" + (f' --select "{step["select"]}"' if step.get("select") else "")
+    cmd += f" --alphas {alphas}" + (f" --val-views {step['val_views']}" if step.get("val_views") else "")
+    cmd += f' --select "{step["select"]}"' if step.get("select") else ""
+    return cmd + "".join(f' --also "{rule}"' for rule in step.get("also", {}))
 
 
 def soup_metadata(after_meta: dict[str, Any], step: dict[str, Any]) -> dict[str, Any]:
@@ -161,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         "alphas": alphas,
         "alpha": best,
         "select": a.select,
+        **({"val_views": a.val_views} if a.val_views else {}),
         "scores": {f"{k:g}": round(v, 4) for k, v in scores.items()},
         **({"also": {r: {k: round(v, 4) for k, v in by.items()} for r, by in also.items()}} if a.also else {}),
         "val": {n: {k: r[k] for k in VAL_KEYS} for n, r in results[best].items()},

@@ -81,10 +81,14 @@ def test_metadata_and_card_name_the_step_and_its_command():
         "python -m maskxai.soup --model resnet50 --before a.safetensors --after b.safetensors --alphas 0.3,0.7 "
         '--select "synthetic"'
     )
+    # the views the val sets were also seen as change the scores, so the command carries them (and --also's rules)
+    seen = {**step, "val_views": "video", "also": {"face-mask-12k": {"0.3": 0.9, "0.7": 0.9}}}
+    assert command_of(seen) == cmd.replace("0.3,0.7 ", "0.3,0.7 --val-views video ") + ' --also "face-mask-12k"'
     text = training_runs({"extra": extra})
     assert "Step 3, the weights of run 1 and run 2 averaged" in text and cmd in text
     assert "0.3 x run 1 + 0.7 x run 2" in text and "0.7: 0.940" in text
     assert "run 2 continued from run 1, so the two lie in one basin" in text
+    assert "`--after` is run 2's `b.safetensors` (in its `--out`)" in text
     # after two runs that each continued the one before (e.g. viewdistill --init), the card says so
     longer = training_runs({"extra": soup_metadata(_meta([RUN, RUN2, RUN2]), step)})
     assert "Step 4, the weights of run 1 and run 3 averaged" in longer
