@@ -74,7 +74,10 @@ def command_of(step: dict[str, Any]) -> str:
     """The command line that reproduces an averaging step (its ``average`` record)."""
     alphas = ",".join(f"{a:g}" for a in step["alphas"])
     cmd = f"python -m maskxai.soup --model {step['model']} --before {step['before']} --after {step['after']}"
-    cmd += f" --alphas {alphas}" + (f" --val-views {step['val_views']}" if step.get("val_views") else "")
+    # steps before the record kept --val-views: a rule naming `set@view` can only have been scored with that view
+    named = sorted({t.split(":")[0].partition("@")[2] for t in step.get("select", "").split(",")} - {""})
+    views = step.get("val_views") or ",".join(named)
+    cmd += f" --alphas {alphas}" + (f" --val-views {views}" if views else "")
     cmd += f' --select "{step["select"]}"' if step.get("select") else ""
     return cmd + "".join(f' --also "{rule}"' for rule in step.get("also", {}))
 

@@ -84,6 +84,9 @@ def test_metadata_and_card_name_the_step_and_its_command():
     # the views the val sets were also seen as change the scores, so the command carries them (and --also's rules)
     seen = {**step, "val_views": "video", "also": {"face-mask-12k": {"0.3": 0.9, "0.7": 0.9}}}
     assert command_of(seen) == cmd.replace("0.3,0.7 ", "0.3,0.7 --val-views video ") + ' --also "face-mask-12k"'
+    # a step recorded before --val-views was kept: its rule's `set@view` terms name the views it was scored with
+    old = {**step, "select": "synthetic,face-mask-12k@video:accuracy"}
+    assert "--alphas 0.3,0.7 --val-views video --select" in command_of(old)
     text = training_runs({"extra": extra})
     assert "Step 3, the weights of run 1 and run 2 averaged" in text and cmd in text
     assert "0.3 x run 1 + 0.7 x run 2" in text and "0.7: 0.940" in text
