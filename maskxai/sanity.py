@@ -170,6 +170,19 @@ def barely_changes(steps: list[SanityStep], threshold: float = FLAG_SPEARMAN) ->
     return {n: float(np.mean([s.spearman[n] for s in randomised])) >= threshold for n in randomised[0].spearman}
 
 
+def spearman_text(mean: float, threshold: float = FLAG_SPEARMAN) -> str:
+    """``mean`` at two decimals; at three, with the side of ``threshold`` it lies on, where two would hide it.
+
+    0.497 is not flagged but rounds to "0.50", which reads as the flag line itself: it is written
+    "0.497, under the 0.5 flag line" (and 0.5 or more that would read lower, "at or over").
+    """
+    short = f"{mean:.2f}"
+    if (float(short) >= threshold) == (mean >= threshold):
+        return short
+    side = "at or over" if mean >= threshold else "under"
+    return f"{mean:.3f}, {side} the {threshold:g} flag line"
+
+
 def verdicts(steps: list[SanityStep], titles: dict[str, str] | None = None) -> list[str]:
     """One sentence per method on how much its map changed (for the page and the CLI)."""
     titles = titles or {}
@@ -181,13 +194,13 @@ def verdicts(steps: list[SanityStep], titles: dict[str, str] | None = None) -> l
         title = titles.get(n, n)
         if flagged:
             out.append(
-                f"⚠️ **{title} barely changes** when the model is randomised (mean Spearman {mean:.2f}, "
+                f"⚠️ **{title} barely changes** when the model is randomised (mean Spearman {spearman_text(mean)}, "
                 f"{last:.2f} with {len(randomised)} blocks random): "
                 "it shows the image more than what the model learned."
             )
         else:
             out.append(
-                f"✅ **{title}** changes with the model (mean Spearman {mean:.2f}, {last:.2f} with "
+                f"✅ **{title}** changes with the model (mean Spearman {spearman_text(mean)}, {last:.2f} with "
                 f"{len(randomised)} blocks random): it depends on what the model learned."
             )
     return out

@@ -6,7 +6,14 @@ import torch
 
 from maskxai.explain import METHODS, Explanation, Method, PixelModel
 from maskxai.explain.base import Context
-from maskxai.sanity import barely_changes, cascading_randomisation, similarity, top_blocks, verdicts
+from maskxai.sanity import (
+    barely_changes,
+    cascading_randomisation,
+    similarity,
+    spearman_text,
+    top_blocks,
+    verdicts,
+)
 
 
 def _brightness(ctx: Context) -> Explanation:
@@ -55,3 +62,12 @@ def test_similarity_of_constant_and_equal_maps():
     assert similarity(a, a) == pytest.approx((1.0, 1.0))
     assert similarity(a, np.zeros_like(a))[0] == 0.0
     assert similarity(a, -a)[0] == pytest.approx(1.0)  # |map|: the sign does not count
+
+
+def test_spearman_text_never_rounds_across_the_flag_line():
+    assert spearman_text(0.31) == "0.31" and spearman_text(0.52) == "0.52"
+    assert spearman_text(0.497) == "0.497, under the 0.5 flag line"  # not flagged, though "0.50" would read as flagged
+    assert spearman_text(0.4951) == "0.495, under the 0.5 flag line"
+    assert spearman_text(0.5) == "0.50"  # flagged, and reads so
+    assert spearman_text(0.7, threshold=0.705) == "0.70"  # under, and reads so
+    assert spearman_text(0.704, threshold=0.703) == "0.704, at or over the 0.703 flag line"  # "0.70" would read under
