@@ -29,10 +29,12 @@ def server(tmp_path_factory):
         yield s
 
 
-def test_sixteen_clients_twice_each_are_all_answered(server):
+def test_sixteen_clients_at_once_are_all_answered(server):
+    # 16 requests from 16 clients: as many at once as 32 would be (the suite's slowest test was this burst at 32;
+    # ``python -m maskxai.loadtest`` runs the long version).
     rep = loadtest.run(
         server.url,
-        32,
+        16,
         16,
         photos=[p for p in app.EXAMPLES if "group" not in p],  # one face each: the burst, not detection, is tested
         models=["resnet50", "inception_resnet_v1"],
@@ -44,7 +46,7 @@ def test_sixteen_clients_twice_each_are_all_answered(server):
         progress=False,
     )
     print(loadtest.format_report(rep))
-    assert rep.ok == 32, loadtest.format_report(rep)
+    assert rep.ok == 16, loadtest.format_report(rep)
     assert rep.peak_gb is not None and rep.peak_gb < 2.5, loadtest.format_report(rep)
     assert rep.temp_files_after and rep.temp_files_after > rep.temp_files_before  # outputs were served from it
     # Gradio's cache is cleaned: a while after the last answer the served images are gone.
