@@ -1246,87 +1246,57 @@ def build_demo() -> gr.Blocks:
         def rank_shown(state: FaceState | None, methods: list[str]) -> dict[Any, Any]:
             return {slots[k]: v for k, v in rerank(state, methods).items()}
 
-        def check_face(
-            state: FaceState | None,
-            model_name: str,
-            image: str | None,
-            face_choice: str | None = None,
-            whole_image: bool = False,
-            target: str | None = "predicted",
-            methods: list[str] | None = None,
-            steps: str | int = "auto",
-            baseline: str = "black",
-            layer: str | None = None,
-            opacity: float = 0.6,
-            min_confidence: float = 0.9,
-            max_faces: float = 20,
-            samples: float = 16,
-            noise: float = 0.15,
-            patch: float = 16,
-            progress: gr.Progress = gr.Progress(),
-        ) -> Iterator[dict[Any, Any]]:
-            """The sanity check on the explained face; through the API (no state), on the face its inputs name."""
-            request = (
-                model_name,
-                image,
-                face_choice,
-                whole_image,
-                target,
-                methods,
-                steps,
-                baseline,
-                layer,
-                opacity,
-                min_confidence,
-                max_faces,
-                samples,
-                noise,
-                patch,
-            )
-            stream = sanity_stream(state, methods or default_methods(), *request, progress=progress)
-            for upd in whole_at_the_end(stream):
-                yield {sanity_slots[k]: v for k, v in upd.items() if k in sanity_slots}
+        def face_tool(stream_of: Callable[..., Iterator[dict[str, Any]]], shown: dict[str, Any], doc: str):
+            """A handler that runs ``stream_of`` on the explained face (through the API, with no state: on the face its
+            inputs name) and shows its updates in ``shown``. One signature for both tools, which the API page lists."""
 
-        def compare_face(
-            state: FaceState | None,
-            model_name: str,
-            image: str | None,
-            face_choice: str | None = None,
-            whole_image: bool = False,
-            target: str | None = "predicted",
-            methods: list[str] | None = None,
-            steps: str | int = "auto",
-            baseline: str = "black",
-            layer: str | None = None,
-            opacity: float = 0.6,
-            min_confidence: float = 0.9,
-            max_faces: float = 20,
-            samples: float = 16,
-            noise: float = 0.15,
-            patch: float = 16,
-            progress: gr.Progress = gr.Progress(),
-        ) -> Iterator[dict[Any, Any]]:
-            """Every model on the explained face; through the API (no state), on the face its inputs name."""
-            request = (
-                model_name,
-                image,
-                face_choice,
-                whole_image,
-                target,
-                methods,
-                steps,
-                baseline,
-                layer,
-                opacity,
-                min_confidence,
-                max_faces,
-                samples,
-                noise,
-                patch,
-            )
-            stream = compare_stream(state, methods or default_methods(), *request, progress=progress)
-            for upd in whole_at_the_end(stream):
-                yield {compare_slots[k]: v for k, v in upd.items() if k in compare_slots}
+            def handler(
+                state: FaceState | None,
+                model_name: str,
+                image: str | None,
+                face_choice: str | None = None,
+                whole_image: bool = False,
+                target: str | None = "predicted",
+                methods: list[str] | None = None,
+                steps: str | int = "auto",
+                baseline: str = "black",
+                layer: str | None = None,
+                opacity: float = 0.6,
+                min_confidence: float = 0.9,
+                max_faces: float = 20,
+                samples: float = 16,
+                noise: float = 0.15,
+                patch: float = 16,
+                progress: gr.Progress = gr.Progress(),
+            ) -> Iterator[dict[Any, Any]]:
+                request = (
+                    model_name,
+                    image,
+                    face_choice,
+                    whole_image,
+                    target,
+                    methods,
+                    steps,
+                    baseline,
+                    layer,
+                    opacity,
+                    min_confidence,
+                    max_faces,
+                    samples,
+                    noise,
+                    patch,
+                )
+                stream = stream_of(state, methods or default_methods(), *request, progress=progress)
+                for upd in whole_at_the_end(stream):
+                    yield {shown[k]: v for k, v in upd.items() if k in shown}
+
+            handler.__doc__ = doc
+            return handler
+
+        check_face = face_tool(sanity_stream, sanity_slots, "The sanity check on the explained face.")
+        check_face.__name__ = "check_face"
+        compare_face = face_tool(compare_stream, compare_slots, "Every model on the explained face.")
+        compare_face.__name__ = "compare_face"
 
         # releasing_memory: freed heap pages go back to the system after each request (see maskxai.memory)
         explain_event = button.click(

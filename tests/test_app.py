@@ -181,6 +181,28 @@ def test_what_if_api_redraws_the_face_named_by_its_inputs(server):
     assert [lab["label"] for lab in labels] == ["No mask", "Mask worn correctly"]
 
 
+def test_compare_models_api_labels_the_face_named_by_its_inputs(server):
+    """/compare_models with no page state: every model's label for the face the inputs name."""
+    from gradio_client import Client, handle_file
+
+    client = Client(server.url, verbose=False)
+    out = client.predict(
+        "resnet50",
+        handle_file(str(ROOT / "examples" / "hopper_none.jpg")),
+        methods=["gradcam"],
+        api_name="/compare_models",
+    )
+    labels = [o for o in out if isinstance(o, dict) and "label" in o]
+    assert len(labels) == len(app.list_models())
+    assert all({c["label"] for c in lab["confidences"]} == set(app.DISPLAY_NAMES.values()) for lab in labels)
+
+
+def test_sanity_check_api_needs_a_face():
+    """Through the API with no state and no image the sanity check says what to do first."""
+    with pytest.raises(gr.Error, match="Explain a face first"):
+        next(app.sanity_stream(None, ["gradcam"], "resnet50", None))
+
+
 def test_api_rejects_a_non_image(server, tmp_path):
     from gradio_client import Client, handle_file
 
