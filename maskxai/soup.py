@@ -78,6 +78,7 @@ def command_of(step: dict[str, Any]) -> str:
     named = sorted({t.split(":")[0].partition("@")[2] for t in step.get("select", "").split(",")} - {""})
     views = step.get("val_views") or ",".join(named)
     cmd += f" --alphas {alphas}" + (f" --val-views {views}" if views else "")
+    cmd += f" --val-size {step['val_size']}" if step.get("val_size") else ""
     cmd += f' --select "{step["select"]}"' if step.get("select") else ""
     return cmd + "".join(f' --also "{rule}"' for rule in step.get("also", {}))
 
@@ -92,7 +93,7 @@ def soup_metadata(after_meta: dict[str, Any], step: dict[str, Any]) -> dict[str,
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .trainset import fixed_eval_set
+    from .trainset import VAL_SIZES, fixed_eval_set
 
     defaults = TrainConfig()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--out", type=Path, help="write the chosen average here (default: only report)")
     p.add_argument("--val-views", default="", help="also score every val set seen so, as in train --val-views")
+    p.add_argument("--val-size", choices=list(VAL_SIZES), default="standard", help="as in train --val-size")
     p.add_argument("--data", default=defaults.data)
     p.add_argument("--landmarks", default=defaults.landmarks)
     p.add_argument("--json", action="store_true", help="end with the step's record as one JSON object")
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         p.error(str(exc))
     try:
-        val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val", views=a.val_views)
+        val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val", views=a.val_views, size=a.val_size)
     except ValueError as exc:
         p.error(str(exc))
     try:  # a --select (or --also) naming no val set fails now, not after the first mix's validation
@@ -167,6 +169,7 @@ def main(argv: list[str] | None = None) -> None:
         "alpha": best,
         "select": a.select,
         **({"val_views": a.val_views} if a.val_views else {}),
+        **({"val_size": a.val_size} if a.val_size != "standard" else {}),
         "scores": {f"{k:g}": round(v, 4) for k, v in scores.items()},
         **({"also": {r: {k: round(v, 4) for k, v in by.items()} for r, by in also.items()}} if a.also else {}),
         "val": {n: {k: r[k] for k in VAL_KEYS} for n, r in results[best].items()},

@@ -36,7 +36,16 @@ from .distill import DistillLoss, Teacher, load_teacher
 from .metrics import format_interval, interval, summarize
 from .preprocess import to_input
 from .registry import LABELS, ModelSpec, get_spec, list_models
-from .trainset import PLACEMENT_P, Mixture, Source, fixed_eval_set, standard_sources, with_fabrics, with_views
+from .trainset import (
+    PLACEMENT_P,
+    VAL_SIZES,
+    Mixture,
+    Source,
+    fixed_eval_set,
+    standard_sources,
+    with_fabrics,
+    with_views,
+)
 from .weights import REPO_ROOT, load_model, load_state, save_weights
 
 log = logging.getLogger(__name__)
@@ -78,6 +87,7 @@ class TrainConfig:
     fabrics: float = 0.0  # share of photographed (real_*) masks coloured by fabric cut from masked train photos
     keep_mask: bool = False  # augment's crop keeps a synthetic draw's mask whole (bare faces: a stand-in's box)
     val_views: str = ""  # also score every val set seen so, as "<set>@<view>" (augment.VIEWS), e.g. "video"
+    val_size: str = "standard"  # how much of the val split is drawn: a key of trainset.VAL_SIZES (standard, large)
     holdout: str = ""  # "FOLD/K": Face Mask Detection photos of that fold left out, the next fold as val (kfold)
 
 
@@ -362,7 +372,7 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
         video_share=cfg.video,
         keep_mask=cfg.keep_mask,
     )
-    val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout, views=cfg.val_views)
+    val = fixed_eval_set(data, lm, "val", holdout=cfg.holdout, views=cfg.val_views, size=cfg.val_size)
     log.info("train sources: %s", {s.name: len(s.items) for s in ds.sources})
     return ds, val
 
@@ -635,6 +645,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, Instead]:
             p.add_argument(f"--{f.name.replace('_', '-')}", action=argparse.BooleanOptionalAction, default=default)
         elif f.name == "model":
             p.add_argument("--model", choices=list_models(), default=default)
+        elif f.name == "val_size":
+            p.add_argument("--val-size", choices=list(VAL_SIZES), default=default)
         else:
             p.add_argument(f"--{f.name.replace('_', '-')}", type=type(default), default=default)
     p.add_argument(
@@ -696,7 +708,9 @@ def validate_weights(cfg: TrainConfig, weights: list[str]) -> list[dict[str, Any
     Wilson interval) and each file's selection score under ``cfg.select``. Returns one row per file."""
     spec = get_spec(cfg.model)
     models = [load_model(cfg.model, w) for w in weights]  # a bad file fails here, before the val sets are built
-    val = fixed_eval_set(Path(cfg.data), Path(cfg.landmarks), "val", holdout=cfg.holdout, views=cfg.val_views)
+    val = fixed_eval_set(
+        Path(cfg.data), Path(cfg.landmarks), "val", holdout=cfg.holdout, views=cfg.val_views, size=cfg.val_size
+    )
     out: list[dict[str, Any]] = []
     for w, lm in zip(weights, models):
         res = validate(lm.model, spec, val)

@@ -50,6 +50,22 @@ REAL_MIX = (
 # The placement of the ``synthetic-hanging`` val set: a photographed mask hanging from one ear.
 HANGING = {"real_hanging": 1.0}
 
+
+@dataclass(frozen=True)
+class ValSize:
+    """How much of the val split :func:`fixed_eval_set` draws: ``faces`` (None: all) of Face Mask 12K's masked and
+    unmasked photos, ``real_draws`` photographed-mask draws per unmasked face (``synthetic-real``) and the share
+    ``hanging`` of those faces drawn again with a mask hanging from one ear (``synthetic-hanging``). Each size's
+    draws begin with the smaller ones' (the same faces and seeds), so a larger set holds a smaller one."""
+
+    faces: int | None
+    real_draws: int
+    hanging: float
+
+
+# ``standard``: every run's val until 2026-12-07 (its logs); ``large``: every face, 800 synthetic-real, 400 hanging.
+VAL_SIZES = {"standard": ValSize(300, 1, 0.5), "large": ValSize(None, 2, 1.0)}
+
 # Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
 SOURCE_WEIGHTS = {"synthetic": 0.45, "face-mask-12k": 0.12, "maskedface-net": 0.15, "face-mask-detection": 0.28}
 
@@ -331,12 +347,22 @@ def fixed_eval_set(
     data_root: Path,
     landmarks_file: Path,
     split: str = "val",
-    n_synth: int = 300,
+    n_synth: int | None = None,
     holdout: str = "",
     views: str = "",
+    size: str = "standard",
 ) -> dict[str, list[tuple[Image.Image, int]]]:
     """Validation images per source, decoded once (synthetic ones rendered with fixed seeds; ``holdout``: see
-    :func:`standard_sources`; ``views``: see :func:`with_views`)."""
+    :func:`standard_sources`; ``views``: see :func:`with_views`; ``size``: a key of :data:`VAL_SIZES`, whose face
+    count ``n_synth`` overrides).
+
+    Raises:
+        ValueError: If ``size`` is not a key of :data:`VAL_SIZES`.
+    """
+    if size not in VAL_SIZES:
+        raise ValueError(f"val size {size!r} is not one of {', '.join(VAL_SIZES)}: e.g. --val-size large")
+    vs = VAL_SIZES[size]
+    n = n_synth if n_synth is not None else vs.faces
     out: dict[str, list[tuple[Image.Image, int]]] = {}
     for src in standard_sources(data_root, landmarks_file, split, holdout):
         items: list[tuple[Image.Image, int]] = []
@@ -345,23 +371,25 @@ def fixed_eval_set(
             hanging: list[tuple[Image.Image, int]] = []
             real_shares = {k: v for k, v in PLACEMENT_P.items() if not k.startswith("real_")}
             real_shares = {f"real_{k}": v for k, v in real_shares.items()}
-            for i, s in enumerate(src.items[:n_synth]):
-                face, lm = load_face(s), src.synthetic[str(s.path)]
+            faces = [(load_face(s), src.synthetic[str(s.path)]) for s in src.items[:n]]
+            for i, (face, lm) in enumerate(faces):
                 img, lab = synth_sample(face, lm, np.random.default_rng([99, i]))
                 items.append((img, LABELS.index(lab)))
-                img, lab = synth_sample(face, lm, np.random.default_rng([98, i]), real_shares)
-                real.append((img, LABELS.index(lab)))
-                if i < n_synth // 2:
+                if i < int(len(faces) * vs.hanging):
                     img, lab = synth_sample(face, lm, np.random.default_rng([96, i]), HANGING)
                     hanging.append((img, LABELS.index(lab)))
+            for d in range(vs.real_draws):  # draw 0 first, for every face: a larger size holds the smaller
+                for i, (face, lm) in enumerate(faces):
+                    img, lab = synth_sample(face, lm, np.random.default_rng([98, i] + [d] * (d > 0)), real_shares)
+                    real.append((img, LABELS.index(lab)))
             # The same faces with photographed mask templates (real_* placements, a third per class).
             out["synthetic-real"] = real
-            # Half of them with a photographed mask hanging from one ear (worn incorrectly; in no other val set).
+            # Faces with a photographed mask hanging from one ear (worn incorrectly; in no other val set).
             out["synthetic-hanging"] = hanging
         else:
             pool = list(src.items)
             if src.name == "face-mask-12k":
-                pool = pool[:n_synth]
+                pool = pool[:n]
             items = [(load_face(s), s.target) for s in pool]
         out[src.name] = items
         if src.name == "face-mask-detection":  # the same faces as tight crops taken whole

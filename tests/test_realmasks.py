@@ -293,3 +293,30 @@ def test_synth_draw_boxes_the_mask_a_crop_must_keep():
             assert img.tobytes() == synth_sample(face, lm, np.random.default_rng(seed), shares)[0].tobytes()
     assert synth_draw(face, lm, np.random.default_rng(0), {"real_chin": 1.0})[2] is None
     assert changed_box(face, face) is None
+
+
+def test_large_val_holds_the_standard_one_and_draws_every_face_more_often(tmp_path, monkeypatch):
+    """``size="large"`` (``--val-size large``): every face, two photographed-mask draws each and a hanging mask
+    on each; its sets begin with the standard sets' draws (same faces, same seeds), so scores on the two agree
+    where they overlap. An unknown size says which exist."""
+    from tinyfaces import LM as TINY_LM
+    from tinyfaces import faces
+
+    import maskxai.trainset as ts
+
+    items = faces(tmp_path, 8)
+    src = ts.Source("synthetic", items, 1.0, synthetic={str(s.path): TINY_LM for s in items})
+    monkeypatch.setattr(ts, "standard_sources", lambda *a, **k: [src])
+    monkeypatch.setitem(ts.VAL_SIZES, "standard", ts.ValSize(4, 1, 0.5))  # the real one's 300 faces, scaled down
+    std = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val")
+    big = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", size="large")
+    sizes = {k: (len(std[k]), len(big[k])) for k in std}
+    assert sizes == {"synthetic": (4, 8), "synthetic-real": (4, 16), "synthetic-hanging": (2, 8)}, sizes
+    for k in std:
+        for (a, ta), (b, tb) in zip(std[k], big[k]):
+            assert ta == tb and np.array_equal(np.asarray(a), np.asarray(b)), k
+    # the second draw of a face is another draw, not the first again
+    real = big["synthetic-real"]
+    assert any(not np.array_equal(np.asarray(real[i][0]), np.asarray(real[8 + i][0])) for i in range(8))
+    with pytest.raises(ValueError, match="standard, large"):
+        ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", size="huge")

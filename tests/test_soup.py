@@ -87,6 +87,8 @@ def test_metadata_and_card_name_the_step_and_its_command():
     # a step recorded before --val-views was kept: its rule's `set@view` terms name the views it was scored with
     old = {**step, "select": "synthetic,face-mask-12k@video:accuracy"}
     assert "--alphas 0.3,0.7 --val-views video --select" in command_of(old)
+    # so does the size of the val sets (`--val-size`), where it is not the standard one
+    assert command_of({**step, "val_size": "large"}) == cmd.replace("0.3,0.7 ", "0.3,0.7 --val-size large ")
     text = training_runs({"extra": extra})
     assert "Step 3, the weights of run 1 and run 2 averaged" in text and cmd in text
     assert "0.3 x run 1 + 0.7 x run 2" in text and "0.7: 0.940" in text
