@@ -203,7 +203,7 @@ def model_status(name: str) -> str:
 GRAYSCALE_NOTE = (
     "This face is in **grayscale**. Both models miss more masks worn incorrectly without colour (measured on "
     "validation: many masks pulled below the nose are called worn correctly), so read this prediction with care "
-    "(README, *Video frames*)."
+    "(docs/experiments.md, *Video frames*)."
 )
 
 

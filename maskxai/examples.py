@@ -38,9 +38,9 @@ EXPECTED: dict[str, list[str]] = {
     "hopper_chin.jpg": ["incorrectly_masked"],
     "group_photo.jpg": ["correctly_masked", "incorrectly_masked", "not_masked", "incorrectly_masked"],
 }
-# Examples a shipped model is known to get wrong, and why (README, "The chin, fitted to a face mesh"). The test
-# holds the shipped weights to exactly these, so that a fix shows as well as a new mistake; `--check` fails only
-# on the others (new weights that are wrong where the shipped ones are wrong too lose nothing).
+# Examples a shipped model is known to get wrong, and why (docs/experiments.md, "The chin, fitted to a face
+# mesh"). The test holds the shipped weights to exactly these, so that a fix shows as well as a new mistake;
+# `--check` fails only on the others (new weights that are wrong where the shipped ones are wrong too lose nothing).
 KNOWN_WRONG: dict[str, dict[str, str]] = {
     "resnet50": {
         "hopper_below_nose.jpg": "a near tie between the three classes: right at 41 % before the examples were "

@@ -167,8 +167,8 @@ def whole_crop_box(img: Image.Image) -> tuple[int, int, int, int]:
 
     A non-square face crop is padded to a square (its edge pixels repeated, as :func:`crop_face` does at a
     photo's border), never cut: cutting a tall crop to its centred square takes off the chin, where a mask
-    worn low sits (measured on tight crops of Face Mask Detection's val faces: README, "Faces given as
-    crops"). A square image is taken as it is.
+    worn low sits (measured on tight crops of Face Mask Detection's val faces: docs/experiments.md,
+    "Faces given as crops"). A square image is taken as it is.
     """
     return crop_box(whole_box(img), margin=0.0)
 

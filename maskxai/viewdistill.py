@@ -1,7 +1,8 @@
 """Cross-view distillation: a model teaches itself to read its inputs as another camera shows them.
 
 The shipped models find a mask worn below the nose far less often in grayscale video frames than in colour photos
-(the README's "Video frames"), and training on labelled video frames moved them little on this project's CPU. Here
+(docs/experiments.md, "Video frames"), and training on labelled video frames moved them little on this project's
+CPU. Here
 the frozen teacher (the weights the student starts from, unless ``--init`` names others) sees each augmented
 training draw as it is, and the student sees the same draw through a view (:data:`maskxai.augment.TRAIN_VIEWS`;
 ``video``: grayscale at 48-80 px). The student is trained to match, on the viewed draw, the teacher's softened
@@ -17,8 +18,9 @@ they were far worse on every validation row.
 writes ``<out>/best.safetensors`` (its metadata continues the chain of runs of the weights it started from, so
 :mod:`maskxai.soup` can average it with the teacher and the model card lists the step; ``--init`` continues an
 earlier run's student with the same teacher); ``<out>/last.pt``
-(every ``--checkpoint-every`` steps) lets a stopped run resume where it was. Measured runs: the README's "Teaching
-the model to read video frames by itself"; ``scripts/device_viewdistill.sh`` is the one-call GPU run.
+(every ``--checkpoint-every`` steps) lets a stopped run resume where it was. Measured runs:
+docs/experiments.md, "Teaching the model to read video frames by itself"; ``scripts/device_viewdistill.sh`` is the
+one-call GPU run.
 """
 
 from __future__ import annotations

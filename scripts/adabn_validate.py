@@ -1,5 +1,5 @@
 """BatchNorm statistics re-estimated on training draws (AdaBN), measured on the validation sets (not shipped: on
-grayscale draws it was far worse; see the README, "BatchNorm statistics of grayscale faces").
+grayscale draws it was far worse; see docs/experiments.md, "BatchNorm statistics of grayscale faces").
 
 The model's weights are kept; only its BatchNorm running statistics are re-estimated (a cumulative average) over
 ``N`` augmented training draws of the standard mixture, in colour or all seen as video frames. Each variant is

@@ -1,7 +1,7 @@
 """A fine-tune's weights with its base's BatchNorm running statistics, and the base's with the fine-tune's.
 
 Measures where a fine-tune's loss on the validation sets sits: in what its weights learned, or in the running
-statistics its training mixture left in the BatchNorm layers (README, "Where the fine-tunes' losses sat").
+statistics its training mixture left in the BatchNorm layers (docs/experiments.md, "Where the fine-tunes' losses sat").
 Writes the two swapped files; score them with ``maskxai.train --validate``:
 
     PYTHONPATH=. python scripts/bn_swap.py inception_resnet_v1 checkpoints/inception_resnet_v1.safetensors \\

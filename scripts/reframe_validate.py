@@ -1,4 +1,4 @@
-"""Framing a face image by the detector, measured on the validation sets (not adopted: see the README).
+"""Framing a face image by the detector, measured on the validation sets (not adopted: see docs/experiments.md).
 
 A folder of face crops made by another tool reaches ``maskxai.evaluate`` (and the app's "whole image" option)
 framed as that tool cut it, and is padded to a square (:func:`maskxai.faces.whole_face`). The question: is it

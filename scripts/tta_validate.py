@@ -1,4 +1,4 @@
-"""Test-time augmentation, measured on the validation sets (not shipped: it did not help; see the README).
+"""Test-time augmentation, measured on the validation sets (not shipped: it did not help; see docs/experiments.md).
 
 Each model scored as a training epoch is scored (:func:`maskxai.train.validate`, the selection rule of the shipped
 runs) with its probabilities averaged over views of each face: the face alone; with its mirror image; with its
