@@ -85,10 +85,30 @@ def results_with(offsets: np.ndarray, logits: dict[str, tuple[np.ndarray, np.nda
     return {name: summarize(y.tolist(), (lg + offsets).argmax(1).tolist()) for name, (lg, y) in logits.items()}
 
 
+def parse_floor(text: str) -> tuple[str, float]:
+    """``"RULE=VALUE"`` (``--floor``) to ``(rule, value)``: offsets must keep the score by RULE at VALUE or more.
+
+    Raises:
+        ValueError: If ``text`` has no ``=`` or VALUE is not a number.
+    """
+    rule, sep, value = text.rpartition("=")
+    try:
+        if not sep or not rule.strip():
+            raise ValueError
+        return rule.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"--floor {text!r}: give RULE=VALUE, e.g. --floor 'face-mask-detection=0.9'") from None
+
+
 def search_offsets(
-    logits: dict[str, tuple[np.ndarray, np.ndarray]], select: str = "", span: float = 3.0, step: float = 0.1
+    logits: dict[str, tuple[np.ndarray, np.ndarray]],
+    select: str = "",
+    span: float = 3.0,
+    step: float = 0.1,
+    floors: list[tuple[str, float]] | None = None,
 ) -> tuple[np.ndarray, float]:
-    """The offsets in ``[-span, span]`` (grid of ``step``; the first class's is 0) with the best selection score.
+    """The offsets in ``[-span, span]`` (grid of ``step``; the first class's is 0) with the best selection score,
+    among those that keep each ``(rule, value)`` of ``floors`` at ``value`` or more.
 
     Among offsets that score the same, the smallest (sum of squares) wins: no move without a gain.
 
@@ -96,19 +116,27 @@ def search_offsets(
         The offsets, one per class, and their score.
 
     Raises:
-        ValueError: If ``span`` or ``step`` is not positive, or ``select`` names no validation metric.
+        ValueError: If ``span`` or ``step`` is not positive, ``select`` or a floor names no validation metric,
+            or no offsets on the grid reach every floor.
     """
     if span <= 0 or step <= 0:
         raise ValueError(f"span and step must be positive (got span={span}, step={step}); e.g. span 3, step 0.1")
+    floors = floors or []
     k = next(iter(logits.values()))[0].shape[1]
     grid = np.round(np.arange(-span, span + step / 2, step), 6)
-    best: tuple[float, float, np.ndarray] = (-1.0, 0.0, np.zeros(k))
+    best: tuple[float, float, np.ndarray] | None = None
     for combo in itertools.product(grid, repeat=k - 1):
         offsets = np.array([0.0, *combo])
-        score = selection_score({n: _fast_metrics(lg, y, offsets) for n, (lg, y) in logits.items()}, select)
+        metrics = {n: _fast_metrics(lg, y, offsets) for n, (lg, y) in logits.items()}
+        if any(selection_score(metrics, rule) < value - 1e-9 for rule, value in floors):
+            continue
+        score = selection_score(metrics, select)
         key = (round(score, 9), -float((offsets**2).sum()))
-        if key > (round(best[0], 9), best[1]):
+        if best is None or key > (round(best[0], 9), best[1]):
             best = (score, -float((offsets**2).sum()), offsets)
+    if best is None:
+        wanted = "; ".join(f"{rule} >= {value:g}" for rule, value in floors)
+        raise ValueError(f"no offsets in [-{span:g}, {span:g}] keep every --floor ({wanted}): lower a floor")
     return best[2], best[0]
 
 
@@ -139,11 +167,14 @@ def command_of(cal: dict[str, Any]) -> str:
     if cal.get("select"):
         parts.append(f'--select "{cal["select"]}"')
     parts.append(f"--span {cal['span']} --step {cal['step']}")
+    parts += [f'--floor "{rule}={value:g}"' for rule, value in cal.get("floors", [])]
+    parts += [f"--val-views {cal['val_views']}"] if cal.get("val_views") else []
+    parts += [f"--val-size {cal['val_size']}"] if cal.get("val_size", "standard") != "standard" else []
     return " ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> None:
-    from .trainset import fixed_eval_set
+    from .trainset import VAL_SIZES, fixed_eval_set
     from .weights import load_state
 
     defaults = TrainConfig()
@@ -154,24 +185,45 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--select", default="", help="val metrics to maximise, as in train --select (default: all)")
     p.add_argument("--span", type=float, default=3.0, help="offsets tried in [-span, span] (default 3)")
     p.add_argument("--step", type=float, default=0.1, help="grid step (default 0.1)")
+    p.add_argument(
+        "--floor",
+        action="append",
+        default=[],
+        metavar="RULE=VALUE",
+        help="keep only offsets whose score by RULE (as --select) is at least VALUE (repeatable)",
+    )
+    p.add_argument("--val-views", default="", help="also score every val set seen so, as in train --val-views")
+    p.add_argument("--val-size", choices=list(VAL_SIZES), default="standard", help="as in train --val-size")
     p.add_argument("--data", default=defaults.data)
     p.add_argument("--landmarks", default=defaults.landmarks)
     p.add_argument("--json", action="store_true", help="end with the report as one JSON object")
     p.add_argument("--cache", type=Path, help="keep the validation logits in this .npz (reused if it exists)")
     a = p.parse_args(argv)
+    try:
+        floors = [parse_floor(f) for f in a.floor]
+    except ValueError as exc:
+        p.error(str(exc))
     spec = get_spec(a.model)
     model = spec.build()
     meta = load_state(model, a.weights, spec)
     if meta.get("extra", {}).get("calibration"):
         p.error(f"{a.weights} is already calibrated; pass the weights it was made from")
     digest = hashlib.sha256(a.weights.read_bytes()).hexdigest()
+    digest += f":{a.val_views}:{a.val_size}"  # a cache of other val sets does not serve
     logits = load_cache(a.cache, digest) if a.cache else None
     if logits is None:
-        logits = val_logits(model, spec, fixed_eval_set(Path(a.data), Path(a.landmarks), "val"))
+        try:
+            val = fixed_eval_set(Path(a.data), Path(a.landmarks), "val", views=a.val_views, size=a.val_size)
+        except ValueError as exc:
+            p.error(str(exc))
+        logits = val_logits(model, spec, val)
         if a.cache:
             save_cache(a.cache, digest, logits)
     zero = np.zeros(len(spec.labels))
-    offsets, score = search_offsets(logits, a.select, a.span, a.step)
+    try:
+        offsets, score = search_offsets(logits, a.select, a.span, a.step, floors)
+    except ValueError as exc:
+        p.error(str(exc))
     before, after = results_with(zero, logits), results_with(offsets, logits)
     cal = {
         "model": a.model,
@@ -179,6 +231,9 @@ def main(argv: list[str] | None = None) -> None:
         "select": a.select,
         "span": a.span,
         "step": a.step,
+        **({"floors": [[rule, value] for rule, value in floors]} if floors else {}),
+        **({"val_views": a.val_views} if a.val_views else {}),
+        **({"val_size": a.val_size} if a.val_size != "standard" else {}),
         "offsets": {lab: round(float(v), 3) for lab, v in zip(spec.labels, offsets)},
         "score_before": selection_score(before, a.select),
         "score_after": score,

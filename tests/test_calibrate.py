@@ -81,3 +81,40 @@ def test_card_lists_the_calibration_step_after_the_training_runs():
     assert lines[0].startswith("- Run 1, from scratch") and lines[1].startswith("- Step 2, class offsets")
     assert "python -m maskxai.calibrate --model resnet50 --weights w.safetensors" in lines[1]
     assert "Mask worn incorrectly +0.7" in lines[1] and "90.0 -> 92.0 %" in lines[1]
+
+
+def test_floors_hold_the_search_to_offsets_that_keep_another_rule():
+    """``--floor RULE=VALUE``: the best offsets by ``select`` among those that keep RULE's score at VALUE; set
+    "a" leans away from class 1 and set "b" does not, so lifting class 1 helps "a" and costs "b"."""
+    logits = {"a": _leaning_set(n=1000, lean=2.0, seed=4), "b": _leaning_set(n=1000, lean=0.0, seed=5)}
+    free, free_score = search_offsets(logits, select="a", span=3, step=0.25)
+    b_at_zero = search_offsets({"b": logits["b"]}, select="b", span=0.01, step=0.01)[1]  # ~ b's score unmoved
+    held, held_score = search_offsets(logits, select="a", span=3, step=0.25, floors=[("b", b_at_zero - 0.002)])
+    assert free[1] > held[1] > 0 and held_score < free_score, (free, held)
+    from maskxai.calibrate import _fast_metrics
+
+    assert _fast_metrics(*logits["b"], held)["macro_recall"] >= b_at_zero - 0.002
+    with pytest.raises(ValueError, match="lower a floor"):
+        search_offsets(logits, select="a", span=1, step=0.5, floors=[("b", 1.01)])
+    with pytest.raises(ValueError, match="no val metric"):
+        search_offsets(logits, select="a", span=1, step=0.5, floors=[("nope", 0.5)])
+
+
+def test_floor_parsing_and_the_command_that_reproduces_a_step():
+    from maskxai.calibrate import command_of, parse_floor
+
+    assert parse_floor("maskedface-net:accuracy,face-mask-detection=0.905") == (
+        "maskedface-net:accuracy,face-mask-detection",
+        0.905,
+    )
+    for bad in ("face-mask-detection", "=0.9", "face-mask-detection=high"):
+        with pytest.raises(ValueError, match="RULE=VALUE"):
+            parse_floor(bad)
+    cal = {"model": "resnet50", "weights": "w.safetensors", "select": "a", "span": 3.0, "step": 0.1}
+    plain = command_of(cal)
+    assert (
+        plain
+        == 'python -m maskxai.calibrate --model resnet50 --weights w.safetensors --select "a" --span 3.0 --step 0.1'
+    )
+    full = command_of({**cal, "floors": [["b,c", 0.9]], "val_views": "video", "val_size": "large"})
+    assert full == plain + ' --floor "b,c=0.9" --val-views video --val-size large'
