@@ -418,7 +418,7 @@ def test_init_continues_from_weights_and_keeps_the_chain_of_runs(tmp_path, tiny_
     def sources(data_root, landmarks_file, split, holdout=""):  # a tiny stand-in for the shared datasets
         return [Source("synthetic", items, 1.0, synthetic={str(s.path): LM for s in items})]
 
-    def evalset(data_root, landmarks_file, split="val", holdout="", views=""):
+    def evalset(data_root, landmarks_file, split="val", holdout="", views="", size="standard"):
         return {"synthetic": [(Image.new("RGB", (40, 40)), 2)]}
 
     completed = []  # an existing landmarks file may be a partial cache: it must be completed, not trusted
