@@ -1246,7 +1246,9 @@ def build_demo() -> gr.Blocks:
         def rank_shown(state: FaceState | None, methods: list[str]) -> dict[Any, Any]:
             return {slots[k]: v for k, v in rerank(state, methods).items()}
 
-        def face_tool(stream_of: Callable[..., Iterator[dict[str, Any]]], shown: dict[str, Any], doc: str):
+        def face_tool(
+            stream_of: Callable[..., Iterator[dict[str, Any]]], shown: dict[str, Any], doc: str
+        ) -> Callable[..., Iterator[dict[Any, Any]]]:
             """A handler that runs ``stream_of`` on the explained face (through the API, with no state: on the face its
             inputs name) and shows its updates in ``shown``. One signature for both tools, which the API page lists."""
 
