@@ -20,6 +20,7 @@ from PIL import Image
 from .augment import VIEWS, Box, augment, random_video_frame, reframe
 from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
 from .faces import crop_face, tight_face
+from .lookalikes import LOOKALIKES, render_lookalike
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
 from .preprocess import to_input
 from .realmasks import PLACEMENTS as REAL_PLACEMENTS
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 # ``real_*`` placements put a photographed mask template on the face (:mod:`maskxai.realmasks`), on the face
 # padded to the app's crop margin (``real_none``: padded, no mask, so padding says nothing about the label);
 # they are off unless ``--placements`` gives them a share (zero shares keep earlier runs' draws unchanged).
+# ``lookalike_*`` placements draw a beard or a hand over the mouth on the padded bare face (:mod:`maskxai.lookalikes`):
+# hard negatives, labelled ``not_masked``; off by default too.
 PLACEMENT_P = {
     "correct": 1 / 3,
     "none": 1 / 3,
@@ -39,6 +42,7 @@ PLACEMENT_P = {
     "chin": 1 / 12,
     "nose_mouth": 1 / 12,
     **{f"real_{k}": 0.0 for k in (*REAL_PLACEMENTS, "none")},
+    **{f"lookalike_{k}": 0.0 for k in LOOKALIKES},
 }
 # A recipe for real-looking masks: most draws from templates, some drawn masks kept for variety.
 REAL_MIX = (
@@ -49,22 +53,27 @@ REAL_MIX = (
 
 # The placement of the ``synthetic-hanging`` val set: a photographed mask hanging from one ear.
 HANGING = {"real_hanging": 1.0}
+# The placements of the ``synthetic-lookalike`` val set: a beard or a hand over the mouth, half each (no mask).
+LOOKALIKE = {f"lookalike_{k}": 1.0 / len(LOOKALIKES) for k in LOOKALIKES}
 
 
 @dataclass(frozen=True)
 class ValSize:
     """How much of the val split :func:`fixed_eval_set` draws: ``faces`` (None: all) of Face Mask 12K's masked and
     unmasked photos, ``real_draws`` photographed-mask draws per unmasked face (``synthetic-real``) and the share
-    ``hanging`` of those faces drawn again with a mask hanging from one ear (``synthetic-hanging``). Each size's
-    draws begin with the smaller ones' (the same faces and seeds), so a larger set holds a smaller one."""
+    ``hanging`` of those faces drawn again with a mask hanging from one ear (``synthetic-hanging``), and the share
+    ``lookalike`` drawn with a beard or a hand over the mouth and no mask (``synthetic-lookalike``; 0: no such set).
+    Each size's draws begin with the smaller ones' (the same faces and seeds), so a larger set holds a smaller one."""
 
     faces: int | None
     real_draws: int
     hanging: float
+    lookalike: float = 0.0
 
 
-# ``standard``: every run's val until 2026-12-07 (its logs); ``large``: every face, 800 synthetic-real, 400 hanging.
-VAL_SIZES = {"standard": ValSize(300, 1, 0.5), "large": ValSize(None, 2, 1.0)}
+# ``standard``: every run's val until 2026-12-07 (its logs); ``large``: every face, 800 synthetic-real, 400 hanging,
+# 200 lookalikes.
+VAL_SIZES = {"standard": ValSize(300, 1, 0.5), "large": ValSize(None, 2, 1.0, 0.5)}
 
 # Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
 SOURCE_WEIGHTS = {"synthetic": 0.45, "face-mask-12k": 0.12, "maskedface-net": 0.15, "face-mask-detection": 0.28}
@@ -141,10 +150,14 @@ def synth_draw(
     names = list(shares)
     w = np.array(list(shares.values()), dtype=np.float64)
     placement = names[rng.choice(len(names), p=w / w.sum())]
-    real = placement.startswith("real_")
+    lookalike = placement.startswith("lookalike_")
+    real = placement.startswith("real_") or lookalike
     kind = placement.removeprefix("real_")
     lm = np.asarray(landmarks, dtype=np.float64)
     base, lm = pad_face(img, lm) if real else (img, lm)
+    if lookalike:  # a bare face with a beard or a hand over its mouth: the box holds what was drawn
+        out = render_lookalike(base, lm, placement.removeprefix("lookalike_"), rng=rng)
+        return out, "not_masked", changed_box(base, out) if keep else None
     if kind == "none":
         label = "not_masked"
         if not keep:
@@ -369,7 +382,8 @@ def fixed_eval_set(
         if src.synthetic is not None:
             real: list[tuple[Image.Image, int]] = []
             hanging: list[tuple[Image.Image, int]] = []
-            real_shares = {k: v for k, v in PLACEMENT_P.items() if not k.startswith("real_")}
+            lookalike: list[tuple[Image.Image, int]] = []
+            real_shares = {k: v for k, v in PLACEMENT_P.items() if k in PLACEMENT_LABEL}
             real_shares = {f"real_{k}": v for k, v in real_shares.items()}
             faces = [(load_face(s), src.synthetic[str(s.path)]) for s in src.items[:n]]
             for i, (face, lm) in enumerate(faces):
@@ -378,6 +392,9 @@ def fixed_eval_set(
                 if i < int(len(faces) * vs.hanging):
                     img, lab = synth_sample(face, lm, np.random.default_rng([96, i]), HANGING)
                     hanging.append((img, LABELS.index(lab)))
+                if i < int(len(faces) * vs.lookalike):
+                    img, lab = synth_sample(face, lm, np.random.default_rng([95, i]), LOOKALIKE)
+                    lookalike.append((img, LABELS.index(lab)))
             for d in range(vs.real_draws):  # draw 0 first, for every face: a larger size holds the smaller
                 for i, (face, lm) in enumerate(faces):
                     img, lab = synth_sample(face, lm, np.random.default_rng([98, i] + [d] * (d > 0)), real_shares)
@@ -386,6 +403,8 @@ def fixed_eval_set(
             out["synthetic-real"] = real
             # Faces with a photographed mask hanging from one ear (worn incorrectly; in no other val set).
             out["synthetic-hanging"] = hanging
+            if lookalike:  # Bare faces with a beard or a hand over the mouth (no mask; large val only).
+                out["synthetic-lookalike"] = lookalike
         else:
             pool = list(src.items)
             if src.name == "face-mask-12k":

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(2)
     cfg = TrainConfig()
     src = next(s for s in ts.standard_sources(Path(cfg.data), Path(cfg.landmarks), "val") if s.synthetic is not None)
-    shares = {f"real_{k}": v for k, v in ts.PLACEMENT_P.items() if not k.startswith("real_")}
+    shares = {f"real_{k}": v for k, v in ts.PLACEMENT_P.items() if k in ts.PLACEMENT_LABEL}
     loaded = {m: load_model(*(m.split("=", 1) if "=" in m else (m, None))) for m in args.models}
     try:
         for mode in PAD_FILLS:

@@ -296,9 +296,9 @@ def test_synth_draw_boxes_the_mask_a_crop_must_keep():
 
 
 def test_large_val_holds_the_standard_one_and_draws_every_face_more_often(tmp_path, monkeypatch):
-    """``size="large"`` (``--val-size large``): every face, two photographed-mask draws each and a hanging mask
-    on each; its sets begin with the standard sets' draws (same faces, same seeds), so scores on the two agree
-    where they overlap. An unknown size says which exist."""
+    """``size="large"`` (``--val-size large``): every face, two photographed-mask draws each, a hanging mask
+    on each and a beard or hand on half; its sets begin with the standard sets' draws (same faces, same seeds),
+    so scores on the two agree where they overlap. An unknown size says which exist."""
     from tinyfaces import LM as TINY_LM
     from tinyfaces import faces
 
@@ -312,6 +312,8 @@ def test_large_val_holds_the_standard_one_and_draws_every_face_more_often(tmp_pa
     big = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", size="large")
     sizes = {k: (len(std[k]), len(big[k])) for k in std}
     assert sizes == {"synthetic": (4, 8), "synthetic-real": (4, 16), "synthetic-hanging": (2, 8)}, sizes
+    # only the large one has lookalikes: half its faces with a beard or a hand over the mouth, none masked
+    assert [t for _, t in big["synthetic-lookalike"]] == [ts.LABELS.index("not_masked")] * 4
     for k in std:
         for (a, ta), (b, tb) in zip(std[k], big[k]):
             assert ta == tb and np.array_equal(np.asarray(a), np.asarray(b)), k
