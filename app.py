@@ -845,7 +845,8 @@ WHATIF_HELP = (
     "**What if the mask were worn differently?** The explained face is redrawn with a photographed surgical mask "
     "placed from the detector's five landmarks (the same renderer that drew the examples), then classified and "
     "explained with the same model, class and maps. Left: the face as it is; right: the redrawn face. On a face "
-    "that already wears a mask the new one is drawn over it, so both show: start from a face without one."
+    "that already wears a mask the new one is drawn over it, so both show: start from a face without one. The last "
+    "two draw no mask but a lookalike (a beard, a hand over the mouth), to see whether the model takes one for a mask."
 )
 
 
@@ -1348,7 +1349,7 @@ def build_demo() -> gr.Blocks:
             progress: gr.Progress = gr.Progress(),
         ) -> Iterator[dict[Any, Any]]:
             """The explained face redrawn with a mask at ``placement`` (correct, below_nose, chin, nose_mouth,
-            hanging); through the API (no state), the face its inputs name."""
+            hanging) or a lookalike (beard, hand); through the API (no state), the face its inputs name."""
             request = (
                 model_name,
                 image,

@@ -127,19 +127,20 @@ def _beard(
     draw = ImageDraw.Draw(strands)
     ys, xs = np.nonzero(area > 0.05)
     if len(xs):
-        k = min(6000, int(len(xs) * (0.5 if style == "stubble" else 1.2)))
-        pick = rng.integers(len(xs), size=k)
         length = frame.d * (0.03 if style == "stubble" else rng.uniform(0.05, 0.1))
+        width = max(1, round(frame.d / 40))
+        # enough strokes to cover the area about twice (stubble: half as often), whatever the face's size
+        k = min(30000, int(len(xs) * (1.0 if style == "stubble" else 2.0) / max(1.0, length * width)) + 1)
+        pick = rng.integers(len(xs), size=k)
         ang = np.arctan2(frame.ey[1], frame.ey[0]) + rng.normal(0, 0.5, k)
         x0, y0 = xs[pick].astype(np.float64), ys[pick].astype(np.float64)
         x1, y1 = x0 + np.cos(ang) * length, y0 + np.sin(ang) * length
         val = rng.integers(120, 256, k)
-        width = max(1, round(frame.d / 60))
         for a, b, cc, dd, v in zip(x0, y0, x1, y1, val, strict=True):
             draw.line((a, b, cc, dd), fill=int(v), width=width)
     s = np.asarray(strands, dtype=np.float32)[..., None] / 255.0
     density = (0.3, 0.55) if style == "stubble" else (0.75, 0.97)
-    alpha = area[..., None] * np.clip(rng.uniform(*density) * (0.3 + 0.85 * s), 0, 1)
+    alpha = area[..., None] * np.clip(rng.uniform(*density) * (0.15 + 0.95 * s), 0, 1)
     base = np.array(_HAIR[rng.integers(len(_HAIR))], dtype=np.float32) / 255.0 * rng.uniform(0.85, 1.15)
     light = float(np.median(face)) / 0.5
     rgb = base * (0.7 + 0.5 * s) * np.clip(0.8 + 0.2 * light, 0.6, 1.2)
@@ -152,13 +153,13 @@ def _blur(a: np.ndarray, radius: float) -> np.ndarray:
     return np.asarray(img.filter(ImageFilter.GaussianBlur(radius)), np.float32) / 255.0
 
 
-def _capsule(p0: np.ndarray, p1: np.ndarray, r: float, n: int = 10) -> np.ndarray:
-    """A finger: the outline of a segment ``p0``-``p1`` of radius ``r`` (frame units)."""
+def _finger(p0: np.ndarray, p1: np.ndarray, r0: float, r1: float, n: int = 10) -> np.ndarray:
+    """A finger: the outline round a segment ``p0``-``p1``, of radius ``r0`` at its base and ``r1`` at its tip."""
     d = (p1 - p0) / max(float(np.linalg.norm(p1 - p0)), 1e-6)
     nrm = np.array([-d[1], d[0]])
     a = np.linspace(-np.pi / 2, np.pi / 2, n)
-    tip = p1 + r * (np.cos(a)[:, None] * d + np.sin(a)[:, None] * nrm)
-    base = p0 + r * (-np.cos(a)[:, None] * d - np.sin(a)[:, None] * nrm)
+    tip = p1 + r1 * (np.cos(a)[:, None] * d + np.sin(a)[:, None] * nrm)
+    base = p0 + r0 * (-np.cos(a)[:, None] * d - np.sin(a)[:, None] * nrm)
     return np.concatenate([tip[::-1], base[::-1]])
 
 
@@ -199,9 +200,12 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     lens = length * np.array([0.9, 1.0, 0.95, 0.78]) * rng.uniform(0.92, 1.08, 4)
     ys = (np.arange(4) - 1.5) * finger_r * 1.9
-    fingers = []
+    tip_r = finger_r * rng.uniform(0.75, 0.9)  # fingers taper to their tips
+    fingers, tips = [], []
     for li, y in zip(lens, ys, strict=True):
-        fingers.append(_capsule(np.array([-length * tips_at, y]), np.array([li - length * tips_at, y]), finger_r))
+        tip = np.array([li - length * tips_at, y])
+        fingers.append(_finger(np.array([-length * tips_at, y]), tip, finger_r, tip_r))
+        tips.append(tip)
     palm_len = rng.uniform(0.7, 1.0)
     palm_half = finger_r * 4.2
     x0 = -length * tips_at
@@ -239,6 +243,12 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
     knuckles = _blur(np.asarray(lines, np.float32) / 255.0, max(0.5, frame.d * 0.01))
     crease = np.clip(sum(finger_a) - 1.0, 0, 1) + np.clip(np.minimum(palm_a, sum(finger_a)) - 0.5, 0, 1) * 0.5
     shade = shade * (1 - 0.4 * crease) * (1 - 0.25 * knuckles)
+    if rng.random() < 0.5:  # the back of the hand to the camera: nails at the fingertips, paler and shinier
+        nails = [_ellipse(t[0] - tip_r * 0.55, t[1], tip_r * 0.75, tip_r * 0.62, 16) for t in tips]
+        nail_a = _poly_mask((w, h), [frame.to_image(to_face(e)) for e in nails], blur)
+        shade = shade * (1 - nail_a) + (1.08 + 0.1 * _blur(nail_a, frame.d * 0.02)) * nail_a
+    blotch = 1 + 0.06 * (2 * _blur(rng.random((h, w)).astype(np.float32), frame.d * 0.12) - 1) * 4
+    shade = shade * np.clip(blotch, 0.85, 1.15)
     lum = _blur(face.mean(axis=2), frame.d * 0.6)
     light = np.clip(lum / max(float((lum * alpha).sum() / max(float(alpha.sum()), 1.0)), 1e-3), 0.7, 1.3)
     warm = np.array([1.0 + rng.uniform(0, 0.06), 1.0, 1.0 - rng.uniform(0, 0.06)])

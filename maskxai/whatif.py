@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from .lookalikes import render_lookalike
 from .realmasks import render_real_mask
 
 WHATIF: dict[str, tuple[str, str]] = {
@@ -18,8 +19,11 @@ WHATIF: dict[str, tuple[str, str]] = {
     "chin": ("Mask on the chin", "incorrectly_masked"),
     "nose_mouth": ("Mask over nose and mouth, chin out", "incorrectly_masked"),
     "hanging": ("Mask hanging from one ear", "incorrectly_masked"),
+    "beard": ("No mask: a beard", "not_masked"),
+    "hand": ("No mask: a hand over the mouth", "not_masked"),
 }
-"""Placement -> (what the page calls it, the class it draws)."""
+"""Placement -> (what the page calls it, the class it draws). ``beard`` and ``hand`` draw no mask but a lookalike
+(:mod:`maskxai.lookalikes`), to show whether the model takes hair or a hand for one."""
 
 TEMPLATE = "surgical"
 """The mask drawn: a plain surgical mask, the most common in the training photos' world and the examples."""
@@ -51,6 +55,8 @@ def redraw(
         )
     scale = np.array([crop.width / map_size, crop.height / map_size], dtype=np.float64)
     lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2) * scale
+    if placement in ("beard", "hand"):
+        return render_lookalike(crop, lm, placement, rng=np.random.default_rng(seed))
     template = TEMPLATE if abs(_turn(lm)) < 0.12 else None  # a turned head gets a template drawn for its side
     return render_real_mask(crop, lm, placement, template=template, rng=np.random.default_rng(seed))
 
