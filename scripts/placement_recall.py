@@ -2,7 +2,8 @@
 
 The first 120 unmasked Face Mask 12K val faces (those with landmarks), each drawn with one placement (seeds
 ``[97, i]``: apart from every val set's), photographed (``real_*``) and drawn masks; for each placement the
-labels the model gives (k/n with the 95 % Wilson interval, and what the misses were called).
+labels the model gives (k/n with the 95 % Wilson interval, and what the misses were called); the lookalikes
+(`maskxai.lookalikes`: a beard, a hand over the mouth, no mask) too.
 
     PYTHONPATH=. python scripts/placement_recall.py inception_resnet_v1 resnet50
     PYTHONPATH=. python scripts/placement_recall.py inception_resnet_v1=runs/irv1_fab/best.safetensors
@@ -25,7 +26,10 @@ from maskxai.train import TrainConfig, validate
 from maskxai.trainset import load_face, standard_sources, synth_sample, with_fabrics
 from maskxai.weights import load_model
 
-PLACEMENTS = ("real_correct", "real_below_nose", "real_chin", "real_nose_mouth", "real_hanging", "below_nose", "chin")
+PLACEMENTS = (
+    "real_correct", "real_below_nose", "real_chin", "real_nose_mouth", "real_hanging", "below_nose", "chin",
+    "lookalike_beard", "lookalike_hand",
+)  # fmt: skip
 N = 120
 
 
