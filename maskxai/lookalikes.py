@@ -1,9 +1,10 @@
 """Things on a bare face that a mask classifier can mistake for a mask: hard negatives, all ``not_masked``.
 
 Every model from step 10 on loses the same two bare faces of Face Mask Detection's validation split: a bearded
-man (called worn incorrectly) and a hand held over the mouth (called worn correctly). Training had never shown a
-bare face with anything over its lower half. Here two such things are drawn from MTCNN's five landmarks, in the
-face frame of :class:`maskxai.masks.FaceFrame` (so they follow tilt and scale):
+man (called worn incorrectly) and a face whose mouth is hidden (called worn correctly; on a closer look, behind
+another person's shoulder). Training had never shown a bare face with anything over its lower half. Here two such
+things are drawn from MTCNN's five landmarks, in the face frame of :class:`maskxai.masks.FaceFrame` (so they follow
+tilt and scale). Measured in rounds 13-14 (docs/experiments.md): they teach the drawn cases, not those two faces.
 
 - ``beard``: hair over the jaw, chin and upper lip, the lips left bare; full, goatee or stubble, in a hair colour;
 - ``hand``: a hand over the mouth (fingers across it, from either side or from below) or under the chin,
