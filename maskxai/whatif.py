@@ -2,7 +2,8 @@
 
 The face crop the page explains gets a photographed mask template (:mod:`maskxai.realmasks`) placed from the
 detector's five landmarks, so a class can watch the model change its mind, and where it looks, on the same
-face. Pure functions: the page and the tests call the same ones.
+face; or, with no mask, a beard or a hand over the mouth (:mod:`maskxai.lookalikes`), things a model may take
+for one. Pure functions: the page and the tests call the same ones.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .lookalikes import render_lookalike
+from .lookalikes import LOOKALIKES, render_lookalike
 from .realmasks import render_real_mask
 
 WHATIF: dict[str, tuple[str, str]] = {
@@ -55,7 +56,7 @@ def redraw(
         )
     scale = np.array([crop.width / map_size, crop.height / map_size], dtype=np.float64)
     lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2) * scale
-    if placement in ("beard", "hand"):
+    if placement in LOOKALIKES:  # no mask: a beard or a hand
         return render_lookalike(crop, lm, placement, rng=np.random.default_rng(seed))
     template = TEMPLATE if abs(_turn(lm)) < 0.12 else None  # a turned head gets a template drawn for its side
     return render_real_mask(crop, lm, placement, template=template, rng=np.random.default_rng(seed))
