@@ -22,6 +22,7 @@ from .masks import FaceFrame
 
 LOOKALIKES = ("beard", "hand")
 BEARD_STYLES = ("full", "goatee", "stubble")
+_SLEEVES = [(30, 30, 35), (50, 60, 90), (120, 120, 125), (200, 200, 205), (90, 40, 40), (60, 80, 60), (150, 120, 90)]
 _HAIR = [(25, 20, 18), (45, 32, 24), (70, 48, 30), (110, 75, 45), (150, 90, 50), (120, 115, 110), (175, 170, 165)]
 
 
@@ -139,12 +140,12 @@ def _beard(
         val = rng.integers(120, 256, k)
         for a, b, cc, dd, v in zip(x0, y0, x1, y1, val, strict=True):
             draw.line((a, b, cc, dd), fill=int(v), width=width)
-    s = np.asarray(strands, dtype=np.float32)[..., None] / 255.0
+    s = _blur(np.asarray(strands, dtype=np.float32) / 255.0, max(0.4, frame.d * 0.008))[..., None]
     density = (0.3, 0.55) if style == "stubble" else (0.75, 0.97)
     alpha = area[..., None] * np.clip(rng.uniform(*density) * (0.15 + 0.95 * s), 0, 1)
     base = np.array(_HAIR[rng.integers(len(_HAIR))], dtype=np.float32) / 255.0 * rng.uniform(0.85, 1.15)
     light = float(np.median(face)) / 0.5
-    rgb = base * (0.7 + 0.5 * s) * np.clip(0.8 + 0.2 * light, 0.6, 1.2)
+    rgb = base * (0.78 + 0.35 * s) * np.clip(0.8 + 0.2 * light, 0.6, 1.2)
     return alpha, np.broadcast_to(rgb, face.shape).astype(np.float32)
 
 
@@ -186,7 +187,8 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
     length = rng.uniform(0.75, 1.0)
     # The hand's own frame: fingers along +x, stacked along y; then turned and moved onto the face.
     if pose == "side":  # fingers across the mouth from one side, the back of the hand on the cheek
-        theta = np.deg2rad(rng.uniform(-30, 30)) + (0 if side < 0 else np.pi)
+        # turned so that the forearm leaves the face down and out, never up past the eyes
+        theta = np.deg2rad(-side * rng.uniform(-30, 5)) + (0 if side < 0 else np.pi)
         anchor = np.array([0.0, frame.mouth]) + rng.uniform(-0.12, 0.12, 2)
         tips_at = rng.uniform(0.35, 0.65)  # the share of the finger length past the anchor
     elif pose == "below":  # fingers up over the mouth from below, the palm on the chin
@@ -201,49 +203,69 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
     rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
     lens = length * np.array([0.9, 1.0, 0.95, 0.78]) * rng.uniform(0.92, 1.08, 4)
     ys = (np.arange(4) - 1.5) * finger_r * 1.9
+    fan = np.deg2rad(rng.uniform(0, 4)) * (np.arange(4) - 1.5)  # fingers spread a little from the knuckles
     tip_r = finger_r * rng.uniform(0.75, 0.9)  # fingers taper to their tips
+    x0 = -length * tips_at
     fingers, tips = [], []
-    for li, y in zip(lens, ys, strict=True):
-        tip = np.array([li - length * tips_at, y])
-        fingers.append(_finger(np.array([-length * tips_at, y]), tip, finger_r, tip_r))
+    for li, y, a in zip(lens, ys, fan, strict=True):
+        tip = np.array([x0 + li * np.cos(a), y + li * np.sin(a)])
+        fingers.append(_finger(np.array([x0, y]), tip, finger_r, tip_r))
         tips.append(tip)
     palm_len = rng.uniform(0.7, 1.0)
-    palm_half = finger_r * 4.2
-    x0 = -length * tips_at
-    palm = np.array(
+    palm_half = finger_r * 4.0
+    wrist = x0 - palm_len - rng.uniform(0.35, 0.6)  # where the sleeve begins
+    t = np.linspace(-np.pi / 2, np.pi / 2, 9)
+    knuckles_edge = np.stack([x0 + 0.06 + 0.04 * np.cos(t), palm_half * np.sin(t)], 1)  # slightly rounded
+    palm = np.concatenate(
         [
-            [x0 + 0.05, -palm_half],
-            [x0 + 0.05, palm_half],
-            [x0 - palm_len, palm_half * 0.85],
-            [x0 - palm_len - 1.2, palm_half * 0.7],
-            [x0 - palm_len - 1.2, -palm_half * 0.7],
-            [x0 - palm_len, -palm_half * 0.85],
+            knuckles_edge[::-1],
+            [
+                [x0 - palm_len * 0.6, -palm_half * 1.02],
+                [x0 - palm_len, -palm_half * 0.8],
+                [wrist - 0.1, -palm_half * 0.7],
+            ],
+            [[wrist - 0.1, palm_half * 0.7], [x0 - palm_len, palm_half * 0.8], [x0 - palm_len * 0.6, palm_half * 1.02]],
         ]
-    )
+    )[::-1]
+    thumb = None
+    if rng.random() < 0.7:  # the thumb, off the palm's side, pointing forward and out
+        down = np.cos(theta)  # how far the hand's +y side points down the face: the thumb goes there, not to the eyes
+        ts = (1.0 if down > 0 else -1.0) if abs(down) > 0.3 else (1.0 if rng.random() < 0.5 else -1.0)
+        base = np.array([x0 - palm_len * 0.55, ts * palm_half * 0.8])
+        ang = ts * np.deg2rad(rng.uniform(25, 55))
+        tl = length * rng.uniform(0.5, 0.65)
+        thumb = _finger(base, base + tl * np.array([np.cos(ang), np.sin(ang)]), finger_r * 1.2, finger_r * 0.95)
+    sleeve = np.array([[wrist, -palm_half * 0.85], [wrist, palm_half * 0.85], [wrist - 4, palm_half * 1.3],
+                       [wrist - 4, -palm_half * 1.3]])  # fmt: skip
     to_face = lambda p: p @ rot.T + anchor  # noqa: E731
-    polys_f = [to_face(f) for f in fingers]
     blur = max(0.5, frame.d * 0.012)
     palm_a = _poly_mask((w, h), [frame.to_image(to_face(palm))], blur)
-    finger_a = [_poly_mask((w, h), [frame.to_image(p)], blur) for p in polys_f]
+    finger_a = [_poly_mask((w, h), [frame.to_image(to_face(f))], blur) for f in fingers]
+    if thumb is not None:
+        finger_a.append(_poly_mask((w, h), [frame.to_image(to_face(thumb))], blur))
+    sleeve_a = _poly_mask((w, h), [frame.to_image(to_face(sleeve))], blur)
     alpha = np.clip(palm_a + sum(finger_a), 0, 1)
-    # Shading: each finger a cylinder (bright along its middle, dark at its edges), creases where fingers meet
-    # and across the knuckles, the scene's low-frequency light over all of it, fine skin grain.
-    shade = 0.7 + 0.3 * _blur(palm_a, frame.d * 0.1)
+    # Shading: each finger a cylinder (bright along its middle, dark at its edges), a dark line between fingers,
+    # a crease across the middle joints, the scene's low-frequency light over all of it, fine skin grain.
+    shade = 0.72 + 0.3 * _blur(palm_a, frame.d * 0.12)
     for fa in finger_a:
-        shade = np.maximum(shade, 0.62 + 0.45 * _blur(fa, frame.d * 0.05) * fa)
-    joints = []
-    for li, y in zip(lens, ys, strict=True):
-        for t in (0.45,):
-            x = li * t - length * tips_at
-            joints.append(to_face(np.array([[x, y - finger_r * 0.7], [x, y + finger_r * 0.7]])))
+        shade = np.maximum(shade, 0.6 + 0.48 * _blur(fa, frame.d * 0.05) * fa)
     lines = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(lines)
-    for j in joints:
-        xy = frame.to_image(j)
-        draw.line([tuple(xy[0]), tuple(xy[1])], fill=int(rng.integers(60, 140)), width=max(1, round(frame.d / 50)))
-    knuckles = _blur(np.asarray(lines, np.float32) / 255.0, max(0.5, frame.d * 0.01))
-    crease = np.clip(sum(finger_a) - 1.0, 0, 1) + np.clip(np.minimum(palm_a, sum(finger_a)) - 0.5, 0, 1) * 0.5
-    shade = shade * (1 - 0.4 * crease) * (1 - 0.25 * knuckles)
+    width = max(1, round(frame.d / 50))
+    for i in range(3):  # between neighbouring fingers, from the knuckles to the shorter one's tip
+        end = min(lens[i], lens[i + 1]) - tip_r
+        seg = np.array(
+            [[x0 + 0.02, (ys[i] + ys[i + 1]) / 2], [x0 + end, (ys[i] + ys[i + 1]) / 2 + end * fan[i : i + 2].mean()]]
+        )
+        xy = frame.to_image(to_face(seg))
+        draw.line([tuple(xy[0]), tuple(xy[1])], fill=int(rng.integers(150, 230)), width=width)
+    for li, y, a in zip(lens, ys, fan, strict=True):  # the middle joints
+        c = np.array([x0 + 0.45 * li * np.cos(a), y + 0.45 * li * np.sin(a)])
+        xy = frame.to_image(to_face(np.array([c - [0, finger_r * 0.7], c + [0, finger_r * 0.7]])))
+        draw.line([tuple(xy[0]), tuple(xy[1])], fill=int(rng.integers(50, 120)), width=width)
+    creases = _blur(np.asarray(lines, np.float32) / 255.0, max(0.5, frame.d * 0.01))
+    shade = shade * (1 - 0.4 * creases)
     if rng.random() < 0.5:  # the back of the hand to the camera: nails at the fingertips, paler and shinier
         nails = [_ellipse(t[0] - tip_r * 0.55, t[1], tip_r * 0.75, tip_r * 0.62, 16) for t in tips]
         nail_a = _poly_mask((w, h), [frame.to_image(to_face(e)) for e in nails], blur)
@@ -256,6 +278,12 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
     skin = _skin(face, frame) * rng.uniform(0.88, 1.08) * warm
     grain = _blur(rng.normal(0, 1, (h, w)).astype(np.float32), max(0.5, frame.d * 0.008)) * 0.03
     rgb = skin[None, None, :].astype(np.float32) * (shade * light)[..., None] + grain[..., None]
+    # The sleeve the forearm goes into: a cloth colour, shaded across like the fingers, under the hand.
+    cloth = np.array(_SLEEVES[rng.integers(len(_SLEEVES))], np.float32) / 255.0 * rng.uniform(0.85, 1.1)
+    sleeve_a = sleeve_a * (1 - alpha)
+    sleeve_rgb = cloth[None, None, :] * ((0.7 + 0.35 * _blur(sleeve_a, frame.d * 0.1)) * light)[..., None]
+    rgb = (rgb * alpha[..., None] + sleeve_rgb * sleeve_a[..., None]) / np.maximum(alpha + sleeve_a, 1e-6)[..., None]
+    alpha = np.clip(alpha + sleeve_a, 0, 1)
     # A soft shadow of the hand on the face.
     shadow = _blur(alpha, frame.d * 0.08)
     face *= (1 - 0.25 * shadow * (1 - alpha))[..., None]
