@@ -59,6 +59,14 @@ def save_cache(path: Path, digest: str, logits: dict[str, tuple[np.ndarray, np.n
     np.savez(path, **arrays)
 
 
+def val_key(views: str, size: str) -> str:
+    """What a cache of validation logits must match besides the weights: the views, the size and what that size
+    draws (:data:`maskxai.trainset.VAL_SIZES`), so that a cache made before a size gained a set is not served."""
+    from .trainset import VAL_SIZES
+
+    return f"{views}:{size}:{VAL_SIZES.get(size)!r}"
+
+
 def load_cache(path: Path, digest: str) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
     """The logits :func:`save_cache` kept, or ``None`` if there are none for these weights."""
     if not path.is_file():
@@ -209,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
     if meta.get("extra", {}).get("calibration"):
         p.error(f"{a.weights} is already calibrated; pass the weights it was made from")
     digest = hashlib.sha256(a.weights.read_bytes()).hexdigest()
-    digest += f":{a.val_views}:{a.val_size}"  # a cache of other val sets does not serve
+    digest += ":" + val_key(a.val_views, a.val_size)  # a cache of other val sets does not serve
     logits = load_cache(a.cache, digest) if a.cache else None
     if logits is None:
         try:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file
 
-from maskxai.calibrate import _fast_metrics, load_cache, save_cache, search_offsets, val_logits
+from maskxai.calibrate import _fast_metrics, load_cache, save_cache, search_offsets, val_key, val_logits
 from maskxai.registry import get_spec, list_models
 from maskxai.soup import average_states
 from maskxai.train import TrainConfig, selection_score
@@ -48,7 +48,7 @@ def main() -> None:
     key = hashlib.sha256(a.before.read_bytes() + (a.after.read_bytes() if a.after else b"")).hexdigest()[:16]
     model, val, floors = spec.build().eval(), None, None
     for alpha in [float(x) for x in a.alphas.split(",")]:
-        digest = f"{key}:{alpha:g}:{a.val_views}:{a.val_size}"
+        digest = f"{key}:{alpha:g}:{val_key(a.val_views, a.val_size)}"
         cache = a.cache / f"{a.model}_{key}_{alpha:g}.npz"
         logits = load_cache(cache, digest)
         if logits is None:

@@ -52,6 +52,17 @@ def test_offsets_go_into_the_heads_bias_and_shift_the_logits(name):
     torch.testing.assert_close(after - before, torch.tensor([[0.0, 1.5, -0.5]] * 2), atol=1e-5, rtol=0)
 
 
+def test_cache_key_follows_what_the_val_size_draws(monkeypatch):
+    """A size that gains a set (as ``large`` gained ``synthetic-lookalike``) no longer matches its old caches."""
+    import maskxai.trainset as ts
+    from maskxai.calibrate import val_key
+
+    before = val_key("video", "large")
+    assert before != val_key("", "large") and before != val_key("video", "standard")
+    monkeypatch.setitem(ts.VAL_SIZES, "large", ts.ValSize(None, 2, 1.0, 0.0))
+    assert val_key("video", "large") != before
+
+
 def test_cache_belongs_to_its_weights(tmp_path):
     logits = {"a": _leaning_set(n=10)}
     save_cache(tmp_path / "v.npz", "abc", logits)
