@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .masks import FaceFrame
+from .realmasks import scene_light
 
 LOOKALIKES = ("beard", "hand")
 BEARD_STYLES = ("full", "goatee", "stubble")
@@ -50,9 +51,12 @@ def render_lookalike(
     face = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     if kind == "beard":
         alpha, rgb = _beard(face, frame, np.asarray(landmarks, dtype=np.float64).reshape(5, 2), rng)
+        under = face
     else:
         alpha, rgb = _hand(face, frame, rng)
-    out = face * (1 - alpha) + np.clip(rgb, 0, 1) * alpha
+        # the hand's soft shadow on the face around it
+        under = face * (1 - 0.25 * _blur(alpha[..., 0], frame.d * 0.08) * (1 - alpha[..., 0]))[..., None]
+    out = under * (1 - alpha) + np.clip(rgb, 0, 1) * alpha
     return Image.fromarray(np.clip(out * 255 + 0.5, 0, 255).astype(np.uint8))
 
 
@@ -146,7 +150,7 @@ def _beard(
     base = np.array(_HAIR[rng.integers(len(_HAIR))], dtype=np.float32) / 255.0 * rng.uniform(0.85, 1.15)
     light = float(np.median(face)) / 0.5
     rgb = base * (0.78 + 0.35 * s) * np.clip(0.8 + 0.2 * light, 0.6, 1.2)
-    return alpha, np.broadcast_to(rgb, face.shape).astype(np.float32)
+    return alpha, rgb.astype(np.float32)
 
 
 def _blur(a: np.ndarray, radius: float) -> np.ndarray:
@@ -272,8 +276,7 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
         shade = shade * (1 - nail_a) + (1.08 + 0.1 * _blur(nail_a, frame.d * 0.02)) * nail_a
     blotch = 1 + 0.06 * (2 * _blur(rng.random((h, w)).astype(np.float32), frame.d * 0.12) - 1) * 4
     shade = shade * np.clip(blotch, 0.85, 1.15)
-    lum = _blur(face.mean(axis=2), frame.d * 0.6)
-    light = np.clip(lum / max(float((lum * alpha).sum() / max(float(alpha.sum()), 1.0)), 1e-3), 0.7, 1.3)
+    light = scene_light(face, alpha, frame.d * 0.6, (0.7, 1.3))
     warm = np.array([1.0 + rng.uniform(0, 0.06), 1.0, 1.0 - rng.uniform(0, 0.06)])
     skin = _skin(face, frame) * rng.uniform(0.88, 1.08) * warm
     grain = _blur(rng.normal(0, 1, (h, w)).astype(np.float32), max(0.5, frame.d * 0.008)) * 0.03
@@ -284,7 +287,4 @@ def _hand(face: np.ndarray, frame: FaceFrame, rng: np.random.Generator) -> tuple
     sleeve_rgb = cloth[None, None, :] * ((0.7 + 0.35 * _blur(sleeve_a, frame.d * 0.1)) * light)[..., None]
     rgb = (rgb * alpha[..., None] + sleeve_rgb * sleeve_a[..., None]) / np.maximum(alpha + sleeve_a, 1e-6)[..., None]
     alpha = np.clip(alpha + sleeve_a, 0, 1)
-    # A soft shadow of the hand on the face.
-    shadow = _blur(alpha, frame.d * 0.08)
-    face *= (1 - 0.25 * shadow * (1 - alpha))[..., None]
     return alpha[..., None], rgb

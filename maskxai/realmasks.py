@@ -276,6 +276,15 @@ def _layer(
     return _warp(t, frame.to_image(pts_uv), size), frame, t
 
 
+def scene_light(face: np.ndarray, alpha: np.ndarray, radius: float, limits: tuple[float, float]) -> np.ndarray:
+    """The scene's light on something laid over ``face`` (``H x W x 3`` in [0, 1]) where ``alpha`` (``H x W``) is:
+    the face's brightness blurred by ``radius`` px, relative to its mean under ``alpha``, clipped to ``limits``."""
+    img = Image.fromarray((face.mean(axis=2) * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(radius))
+    lum = np.asarray(img, dtype=np.float32) / 255.0
+    mean = float((lum * alpha).sum() / max(float(alpha.sum()), 1.0)) or 1.0
+    return np.clip(lum / max(mean, 1e-3), *limits)
+
+
 def real_mask_coverage(
     size: tuple[int, int],
     landmarks: np.ndarray,
@@ -323,16 +332,7 @@ def render_real_mask(
     alpha = layer[..., 3:4]
     rgb = _colour(layer, t, rng, fabrics, fabric_share)
     face = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
-    # The scene's light on the mask: low frequencies of the face's brightness, relative to their mean.
-    lum = (
-        np.asarray(
-            Image.fromarray((face.mean(axis=2) * 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(frame.d * 0.6)),
-            dtype=np.float32,
-        )[..., None]
-        / 255.0
-    )
-    mean = float((lum[..., 0] * alpha[..., 0]).sum() / max(float(alpha.sum()), 1.0)) or 1.0
-    light = np.clip(lum / max(mean, 1e-3), 0.6, 1.4)
+    light = scene_light(face, alpha[..., 0], frame.d * 0.6, (0.6, 1.4))[..., None]
     brightness = float(np.median(face)) / 0.5
     rgb = rgb * (0.55 + 0.45 * light) * np.clip(0.75 + 0.25 * brightness, 0.55, 1.15)
     # A soft contact shadow under the mask's lower edge, then a slightly feathered edge.
