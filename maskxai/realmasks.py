@@ -268,11 +268,21 @@ def _colour(
 
 
 def _layer(
-    size: tuple[int, int], landmarks: np.ndarray, placement: str, template: str | None, rng: np.random.Generator
+    size: tuple[int, int],
+    landmarks: np.ndarray,
+    placement: str,
+    template: str | None,
+    rng: np.random.Generator,
+    photo_masks: Sequence[MaskTemplate] = (),
+    photo_share: float = 0.0,
 ) -> tuple[np.ndarray, FaceFrame, MaskTemplate]:
     frame = FaceFrame.from_landmarks(landmarks)
     pts_uv = face_anchors(frame, placement, rng)
-    t = _pick(frame, template, rng)
+    # No draw without a pool: the images of earlier runs and val sets stay as they were.
+    if template is None and len(photo_masks) and photo_share > 0 and rng.random() < photo_share:
+        t = _pick(frame, None, rng, photo_masks)
+    else:
+        t = _pick(frame, template, rng)
     return _warp(t, frame.to_image(pts_uv), size), frame, t
 
 
@@ -292,9 +302,12 @@ def real_mask_coverage(
     *,
     template: str | None = None,
     rng: np.random.Generator | None = None,
+    photo_masks: Sequence[MaskTemplate] = (),
+    photo_share: float = 0.0,
 ) -> np.ndarray:
     """Where :func:`render_real_mask` puts the mask (same ``rng`` state, same place): ``H x W`` alpha in [0, 1]."""
-    layer, _, _ = _layer(size, landmarks, placement, template, rng or np.random.default_rng())
+    rng = rng or np.random.default_rng()
+    layer, _, _ = _layer(size, landmarks, placement, template, rng, photo_masks, photo_share)
     return layer[..., 3]
 
 
@@ -307,6 +320,8 @@ def render_real_mask(
     rng: np.random.Generator | None = None,
     fabrics: Sequence[np.ndarray] = (),
     fabric_share: float = 0.0,
+    photo_masks: Sequence[MaskTemplate] = (),
+    photo_share: float = 0.0,
 ) -> Image.Image:
     """Put a photographed mask on a face.
 
@@ -318,17 +333,20 @@ def render_real_mask(
         rng: Random source for placement jitter, template and colour (seed it for repeatable images).
         fabrics: Photographed fabric patches (:func:`photo_fabric`); a share ``fabric_share`` of masks is
             coloured with one of them (nothing is drawn from ``rng`` for it when empty).
+        photo_masks: Masks cut out of photos (:func:`maskxai.photomasks.cut_mask`); a share ``photo_share`` of
+            masks (when ``template`` is None) is one of them instead of a MaskTheFace template (no draw when empty).
 
     Returns:
         A new RGB image; ``img`` is not modified.
 
     Raises:
-        ValueError: Unknown placement or template, landmarks not in face order, or ``fabric_share`` not in [0, 1].
+        ValueError: Unknown placement or template, landmarks not in face order, or a share not in [0, 1].
     """
-    if not 0.0 <= fabric_share <= 1.0:
-        raise ValueError(f"fabric_share must be a share in [0, 1], got {fabric_share}")
+    for what, share in (("fabric_share", fabric_share), ("photo_share", photo_share)):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{what} must be a share in [0, 1], got {share}")
     rng = rng or np.random.default_rng()
-    layer, frame, t = _layer(img.size, landmarks, placement, template, rng)
+    layer, frame, t = _layer(img.size, landmarks, placement, template, rng, photo_masks, photo_share)
     alpha = layer[..., 3:4]
     rgb = _colour(layer, t, rng, fabrics, fabric_share)
     face = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
@@ -387,8 +405,10 @@ def pad_face(
     return out, np.asarray(landmarks, dtype=np.float64).reshape(5, 2) + (px, py)
 
 
-def _pick(frame: FaceFrame, name: str | None, rng: np.random.Generator) -> MaskTemplate:
-    templates = load_templates()
+def _pick(
+    frame: FaceFrame, name: str | None, rng: np.random.Generator, templates: Sequence[MaskTemplate] = ()
+) -> MaskTemplate:
+    templates = templates or load_templates()
     if name is not None:
         for t in templates:
             if t.name == name:

@@ -44,6 +44,7 @@ from .trainset import (
     fixed_eval_set,
     standard_sources,
     with_fabrics,
+    with_photo_masks,
     with_views,
 )
 from .weights import REPO_ROOT, load_model, load_state, save_weights
@@ -85,6 +86,7 @@ class TrainConfig:
     reframe: float = 0.0  # share of draws framed as a tight face crop padded to a square (augment.reframe)
     video: float = 0.0  # share of draws seen as a grayscale video frame of 48-80 px (augment.video_frame)
     fabrics: float = 0.0  # share of photographed (real_*) masks coloured by fabric cut from masked train photos
+    photo_masks: float = 0.0  # share of photographed (real_*) masks cut out of masked train photos (photomasks)
     keep_mask: bool = False  # augment's crop keeps a synthetic draw's mask whole (bare faces: a stand-in's box)
     val_views: str = ""  # also score every val set seen so, as "<set>@<view>" (augment.VIEWS), e.g. "video"
     val_size: str = "standard"  # how much of the val split is drawn: a key of trainset.VAL_SIZES (standard, large)
@@ -363,6 +365,10 @@ def load_data(cfg: TrainConfig, spec: ModelSpec) -> tuple[Mixture, dict[str, lis
     landmarks_cache(unmasked, lm)
     sources = with_mix(standard_sources(data, lm, "train", cfg.holdout), cfg.mix, cfg.placements, cfg.boost)
     sources = with_fabrics(sources, cfg.fabrics, seed=cfg.seed)
+    if cfg.photo_masks:  # landmarks of the masked photos the cuts are made from (a cache of their own)
+        masked = [s.path for s in load_manifest(data / "face-mask-12k", split="train") if s.label == "correctly_masked"]
+        masked_lm = landmarks_cache(masked, lm.with_name(lm.stem + "_masked.json"))
+        sources = with_photo_masks(sources, cfg.photo_masks, masked_lm, seed=cfg.seed)
     ds = Mixture(
         sources,
         spec,

@@ -22,9 +22,10 @@ from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split
 from .faces import crop_face, tight_face
 from .lookalikes import LOOKALIKES, render_lookalike
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
+from .photomasks import cut_mask
 from .preprocess import to_input
 from .realmasks import PLACEMENTS as REAL_PLACEMENTS
-from .realmasks import pad_face, photo_fabric, render_real_mask
+from .realmasks import MaskTemplate, pad_face, photo_fabric, render_real_mask
 from .registry import LABELS, ModelSpec
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,8 @@ class Source:
     placements: dict[str, float] | None = None
     fabrics: Sequence[np.ndarray] = ()  # photographed fabric patches for the real_* masks (realmasks.photo_fabric)
     fabric_share: float = 0.0  # share of real_* masks coloured with one of ``fabrics``
+    photo_masks: Sequence[MaskTemplate] = ()  # masks cut out of photos (maskxai.photomasks) for the real_* masks
+    photo_share: float = 0.0  # share of real_* masks that are one of ``photo_masks``
 
 
 def load_tight(sample: Sample) -> Image.Image:
@@ -122,11 +125,16 @@ def synth_sample(
     placements: dict[str, float] | None = None,
     fabrics: Sequence[np.ndarray] = (),
     fabric_share: float = 0.0,
+    photo_masks: Sequence[MaskTemplate] = (),
+    photo_share: float = 0.0,
 ) -> tuple[Image.Image, str]:
     """Draw a random placement (shares: ``placements``, default :data:`PLACEMENT_P`); return image and label.
 
-    ``fabrics``, ``fabric_share``: photographed fabrics for the ``real_*`` masks (:func:`render_real_mask`)."""
-    out, label, _ = synth_draw(img, landmarks, rng, placements, fabrics, fabric_share)
+    ``fabrics``, ``fabric_share``, ``photo_masks``, ``photo_share``: photographed fabrics and masks cut out of
+    photos for the ``real_*`` masks (:func:`render_real_mask`)."""
+    out, label, _ = synth_draw(
+        img, landmarks, rng, placements, fabrics, fabric_share, photo_masks=photo_masks, photo_share=photo_share
+    )
     return out, label
 
 
@@ -138,6 +146,8 @@ def synth_draw(
     fabrics: Sequence[np.ndarray] = (),
     fabric_share: float = 0.0,
     keep: bool = False,
+    photo_masks: Sequence[MaskTemplate] = (),
+    photo_share: float = 0.0,
 ) -> tuple[Image.Image, str, Box | None]:
     """:func:`synth_sample` with the box a crop must keep for the label to hold (``keep``; else ``None``).
 
@@ -166,9 +176,11 @@ def synth_draw(
         sub = np.random.default_rng(rng.integers(2**63))
         family = [f"real_{k}" for k in REAL_PLACEMENTS] if real else [k for k in PLACEMENT_LABEL if k != "none"]
         kinds = [k for k in family if shares.get(k, 0.0) > 0] or family
-        stand_in = _render(base, lm, kinds[sub.integers(len(kinds))], sub, fabrics, fabric_share)
+        stand_in = _render(
+            base, lm, kinds[sub.integers(len(kinds))], sub, fabrics, fabric_share, photo_masks, photo_share
+        )
         return base, label, changed_box(base, stand_in)
-    out = _render(base, lm, placement, rng, fabrics, fabric_share)
+    out = _render(base, lm, placement, rng, fabrics, fabric_share, photo_masks, photo_share)
     label = REAL_PLACEMENTS[kind] if real else PLACEMENT_LABEL[kind]
     return out, label, changed_box(base, out) if keep else None
 
@@ -180,10 +192,19 @@ def _render(
     rng: np.random.Generator,
     fabrics: Sequence[np.ndarray],
     fabric_share: float,
+    photo_masks: Sequence[MaskTemplate] = (),
+    photo_share: float = 0.0,
 ) -> Image.Image:
     if placement.startswith("real_"):
         return render_real_mask(
-            img, lm, placement.removeprefix("real_"), rng=rng, fabrics=fabrics, fabric_share=fabric_share
+            img,
+            lm,
+            placement.removeprefix("real_"),
+            rng=rng,
+            fabrics=fabrics,
+            fabric_share=fabric_share,
+            photo_masks=photo_masks,
+            photo_share=photo_share,
         )
     return render_mask(img, lm, placement, rng=rng)
 
@@ -257,7 +278,17 @@ class Mixture(torch.utils.data.Dataset):
         if src.synthetic is not None:
             lm = src.synthetic[str(sample.path)]
             keep_mask = self.train and self.keep_mask
-            img, label, keep = synth_draw(img, lm, rng, src.placements, src.fabrics, src.fabric_share, keep_mask)
+            img, label, keep = synth_draw(
+                img,
+                lm,
+                rng,
+                src.placements,
+                src.fabrics,
+                src.fabric_share,
+                keep_mask,
+                photo_masks=src.photo_masks,
+                photo_share=src.photo_share,
+            )
         # No draw when the share is 0: earlier runs' draws stay as they were.
         if self.train and self.reframe_share and rng.random() < self.reframe_share:
             img, keep = reframe(img, rng), None
@@ -315,6 +346,41 @@ def with_fabrics(sources: list[Source], share: float, limit: int = 2000, seed: i
     log.info("--fabrics %.2f: %d photographed fabrics", share, len(fabrics))
     return [
         dataclasses.replace(s, fabrics=fabrics, fabric_share=share) if s.synthetic is not None else s for s in sources
+    ]
+
+
+def with_photo_masks(
+    sources: list[Source], share: float, landmarks: dict[str, list[list[float]]], limit: int = 2000, seed: int = 0
+) -> list[Source]:
+    """``sources`` with a share ``share`` of the synthetic sources' ``real_*`` masks replaced by masks cut out of
+    photos (:func:`maskxai.photomasks.cut_mask`) of up to ``limit`` (a seeded sample) of the Face Mask 12K photos
+    of masks worn correctly among ``sources`` that have ``landmarks`` (path -> MTCNN's five points).
+
+    Raises:
+        ValueError: If ``share`` is not in [0, 1], or it is above 0 and no photo gives a cut.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"--photo-masks takes a share in [0, 1], got {share}")
+    if share == 0:
+        return sources
+    masked = [
+        x
+        for s in sources
+        if s.name == "face-mask-12k"
+        for x in s.items
+        if x.label == "correctly_masked" and landmarks.get(str(x.path))
+    ]
+    rng = np.random.default_rng(seed)
+    picked = [masked[i] for i in sorted(rng.permutation(len(masked))[:limit])]
+    cuts = [cut_mask(load_face(x), np.asarray(landmarks[str(x.path)]), f"photo_{x.path.stem}") for x in picked]
+    masks = tuple(c for c in cuts if c is not None)
+    if not masks:
+        raise ValueError(
+            "--photo-masks needs Face Mask 12K's photos of masks worn correctly, with landmarks; none gave a cut"
+        )
+    log.info("--photo-masks %.2f: %d masks cut out of %d photos", share, len(masks), len(picked))
+    return [
+        dataclasses.replace(s, photo_masks=masks, photo_share=share) if s.synthetic is not None else s for s in sources
     ]
 
 
