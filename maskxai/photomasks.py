@@ -83,7 +83,7 @@ def cut_mask(img: Image.Image, landmarks: np.ndarray, name: str = "photo", iters
         return None
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), seed, None, bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
+        cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), seed, (0, 0, w, h), bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return None
     fg = ((seed == cv2.GC_FGD) | (seed == cv2.GC_PR_FGD)).astype(np.uint8)
