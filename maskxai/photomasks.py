@@ -11,20 +11,13 @@ template: under the nose, on the chin, hanging from one ear, ... (training's ``-
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from PIL import Image
 
 from .masks import FaceFrame
-from .realmasks import MaskTemplate
+from .realmasks import MaskTemplate, view_of
 
 MIN_SKIN_CONTRAST = 0.12  # RGB distance in [0, 1] between the mask and the skin above it, below which no cut is kept
-
-
-def _view(landmarks: np.ndarray) -> str:
-    nose_u = FaceFrame.from_landmarks(landmarks).nose_u
-    return "left" if nose_u < -0.12 else "right" if nose_u > 0.12 else "front"
 
 
 def _anchors(alpha: np.ndarray, cx: float) -> np.ndarray | None:
@@ -129,16 +122,4 @@ def cut_mask(img: Image.Image, landmarks: np.ndarray, name: str = "photo", iters
     anchors = _anchors(rgba[..., 3], cx - bx0)
     if anchors is None:
         return None
-    return MaskTemplate(name, np.ascontiguousarray(rgba), anchors, _view(lm))
-
-
-def cut_masks(
-    items: Sequence[tuple[Image.Image, np.ndarray]], names: Sequence[str] | None = None
-) -> tuple[MaskTemplate, ...]:
-    """The plausible cuts of ``items`` (face crop, landmarks), in order; the others are left out."""
-    out = []
-    for i, (img, lm) in enumerate(items):
-        t = cut_mask(img, lm, name=f"photo_{names[i] if names else i}")
-        if t is not None:
-            out.append(t)
-    return tuple(out)
+    return MaskTemplate(name, np.ascontiguousarray(rgba), anchors, view_of(FaceFrame.from_landmarks(lm)))

@@ -405,6 +405,11 @@ def pad_face(
     return out, np.asarray(landmarks, dtype=np.float64).reshape(5, 2) + (px, py)
 
 
+def view_of(frame: FaceFrame) -> str:
+    """Which templates suit the head's turn: ``left`` (nose towards the image's left), ``right`` or ``front``."""
+    return "left" if frame.nose_u < -0.12 else "right" if frame.nose_u > 0.12 else "front"
+
+
 def _pick(
     frame: FaceFrame, name: str | None, rng: np.random.Generator, templates: Sequence[MaskTemplate] = ()
 ) -> MaskTemplate:
@@ -414,7 +419,7 @@ def _pick(
             if t.name == name:
                 return t
         raise ValueError(f"unknown template {name!r}; choose one of {[t.name for t in templates]}")
-    view = "left" if frame.nose_u < -0.12 else "right" if frame.nose_u > 0.12 else "front"
+    view = view_of(frame)
     pool = [t for t in templates if t.view == view] or list(templates)
     return pool[rng.integers(len(pool))]
 
