@@ -202,7 +202,7 @@ def training_runs(meta: dict[str, Any]) -> str:
             f"weight decay {cfg.get('weight_decay')}), "
             f"{cfg.get('warmup_steps')} warm-up steps then cosine, label smoothing {cfg.get('label_smoothing')}, "
             f"{'bf16 autocast' if cfg.get('bf16') else 'fp32'}, {cfg.get('threads') or 'all'} thread(s). "
-            f"Mixture: {_mixture(cfg)}.{_distilled(cfg)}{_tuned(cfg)} {_kept(run)} "
+            f"Mixture: {_mixture(cfg)}.{_distilled(cfg)}{_tuned(cfg)}{_drawn(cfg)} {_kept(run)} "
             f"({f'{minutes:.0f} min' if minutes else '? min'} of training up to it, on {_where(run)})."
         )
     if any(run.get("config", {}).get("teacher") for run in runs):
@@ -317,6 +317,36 @@ def _tuned(cfg: dict[str, Any]) -> str:
         " stayed as the `--init` weights had them and ran once over the run's draws, whose features every epoch"
         " reused (each epoch is a pass over the same augmented draws)."
     )
+
+
+def _lookalikes(cfg: dict[str, Any]) -> bool:
+    return "lookalike_" in str(cfg.get("placements") or "")
+
+
+def _drawn(cfg: dict[str, Any]) -> str:
+    """What a run drew beyond the sources' paragraph: masks cut out of real photos, lookalikes."""
+    out = ""
+    if float(cfg.get("photo_masks") or 0) > 0:
+        out += (
+            f" A share {cfg['photo_masks']} of the photographed masks were masks cut out of Face Mask 12K training"
+            " photos of masks worn correctly (`--photo-masks`, `maskxai.photomasks`: GrabCut seeded by MTCNN's"
+            " landmarks), placed like the templates."
+        )
+    if _lookalikes(cfg):
+        out += (
+            " The `lookalike_*` placements are bare faces with a drawn beard or a hand over the mouth, labelled"
+            " no mask (`maskxai.lookalikes`)."
+        )
+    return out
+
+
+def _hands_limit(meta: dict[str, Any]) -> str:
+    if any(_lookalikes(r.get("config", {})) for r in runs_of(meta)):
+        return (
+            "Hands over the mouth were only drawn (`maskxai.lookalikes`, flat and cartoon-like); real hands and"
+            " scarves were not in the training data."
+        )
+    return "A hand or a scarf over the mouth was not in the training data."
 
 
 def _kept(run: dict[str, Any]) -> str:
@@ -492,8 +522,7 @@ Because of MaskedFace-Net and CelebA these weights are for **non-commercial** us
 Synthetic masks are placed from five landmarks: the templates are real mask photos, but they do not fold
 around a chin or nose the way fabric does. Real
 photos with incorrectly worn masks are few (Face Mask Detection has 123 such boxes in all), so the
-`incorrectly_masked` recall on real photos rests on a small test set. A hand or a scarf over the mouth
-was not in the training data.
+`incorrectly_masked` recall on real photos rests on a small test set. {_hands_limit(meta)}
 
 {examples_note(model)}
 """

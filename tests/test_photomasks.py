@@ -116,3 +116,26 @@ def test_training_cuts_come_from_masked_photos_with_landmarks_and_reach_the_synt
         ts.with_photo_masks(sources, 1.5, lms)
     with pytest.raises(ValueError, match="none gave a cut"):
         ts.with_photo_masks(sources, 0.5, {})
+
+
+def test_card_says_which_runs_drew_cut_masks_and_lookalikes():
+    from maskxai.modelcard import _hands_limit, training_runs
+
+    plain = {"config": {"model": "resnet50", "epochs": 2, "mix": "face-mask-detection=0", "select": "synthetic"}}
+    cut = {
+        "config": {
+            **plain["config"],
+            "init": "w.safetensors",
+            "photo_masks": 0.5,
+            "placements": "correct=0.5,none=0.4,lookalike_hand=0.1",
+        }
+    }
+    text = training_runs({"extra": {"runs": [plain, cut]}})
+    first, second = text.split("\n")[:2]
+    assert "cut out of Face Mask 12K" not in first and "lookalike" not in first
+    assert "A share 0.5 of the photographed masks were masks cut out of Face Mask 12K" in second
+    assert "`lookalike_*` placements" in second
+    assert "were only drawn" in _hands_limit({"extra": {"runs": [plain, cut]}})
+    assert (
+        _hands_limit({"extra": {"runs": [plain]}}) == "A hand or a scarf over the mouth was not in the training data."
+    )
