@@ -59,7 +59,7 @@ def test_check_names_the_wrong_examples_and_fails(tmp_path, capsys):
     assert out.count("ok   ") == len(EXPECTED) and "WRONG" not in out
     main(["--check", "resnet50"])  # its known mistakes are shown, and do not fail the check
     out = capsys.readouterr().out
-    assert out.count("WRONG (known to the shipped model)") == len(KNOWN_WRONG["resnet50"])
+    assert out.count("WRONG (known to the shipped model)") == len(KNOWN_WRONG.get("resnet50", {}))
     from maskxai.registry import get_spec
     from maskxai.weights import save_weights
 
