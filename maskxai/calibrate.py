@@ -78,7 +78,7 @@ def load_cache(path: Path, digest: str) -> dict[str, tuple[np.ndarray, np.ndarra
     return {n: (arrays[f"{n}:logits"], arrays[f"{n}:y"]) for n in names}
 
 
-def _fast_metrics(logits: np.ndarray, y: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
+def fast_metrics(logits: np.ndarray, y: np.ndarray, offsets: np.ndarray) -> dict[str, float]:
     """Accuracy and macro recall (over the classes present), as :func:`~maskxai.metrics.summarize` has them."""
     pred = (logits + offsets).argmax(1)
     k = logits.shape[1]
@@ -135,7 +135,7 @@ def search_offsets(
     best: tuple[float, float, np.ndarray] | None = None
     for combo in itertools.product(grid, repeat=k - 1):
         offsets = np.array([0.0, *combo])
-        metrics = {n: _fast_metrics(lg, y, offsets) for n, (lg, y) in logits.items()}
+        metrics = {n: fast_metrics(lg, y, offsets) for n, (lg, y) in logits.items()}
         if any(selection_score(metrics, rule) < value - 1e-9 for rule, value in floors):
             continue
         score = selection_score(metrics, select)

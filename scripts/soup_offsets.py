@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from safetensors.torch import load_file
 
-from maskxai.calibrate import _fast_metrics, load_cache, save_cache, search_offsets, val_key, val_logits
+from maskxai.calibrate import fast_metrics, load_cache, save_cache, search_offsets, val_key, val_logits
 from maskxai.registry import get_spec, list_models
 from maskxai.soup import average_states
 from maskxai.train import TrainConfig, selection_score
@@ -57,12 +57,12 @@ def main() -> None:
             model.load_state_dict(average_states(before, after, alpha))
             logits = val_logits(model, spec, val)
             save_cache(cache, digest, logits)
-        plain = {n: _fast_metrics(lg, y, np.zeros(len(spec.labels))) for n, (lg, y) in logits.items()}
+        plain = {n: fast_metrics(lg, y, np.zeros(len(spec.labels))) for n, (lg, y) in logits.items()}
         if floors is None:  # the first alpha is BEFORE's own (give 0 first)
             floors = [(rule, selection_score(plain, rule) - 0.005) for rule in a.also]
             print("floors: " + ", ".join(f"{v:.4f}" for _, v in floors))
         offsets, score = search_offsets(logits, a.select, 3.0, 0.1, floors)
-        held = {n: _fast_metrics(lg, y, offsets) for n, (lg, y) in logits.items()}
+        held = {n: fast_metrics(lg, y, offsets) for n, (lg, y) in logits.items()}
         beside = " ".join(f"{selection_score(held, rule):.4f}" for rule in a.also)
         hanging = ""
         if "synthetic-hanging" in logits:
