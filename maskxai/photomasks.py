@@ -75,6 +75,7 @@ def cut_mask(img: Image.Image, landmarks: np.ndarray, name: str = "photo", iters
     if rgb[seed != cv2.GC_BGD].std() < 2:  # a flat picture: nothing to cut (and GrabCut's colour models degenerate)
         return None
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)  # GrabCut's k-means draws from OpenCV's global RNG: the same photo, the same cut, in any order
     try:
         cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), seed, (0, 0, w, h), bgd, fgd, iters, cv2.GC_INIT_WITH_MASK)
     except cv2.error:

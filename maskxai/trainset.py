@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from .augment import VIEWS, Box, augment, random_video_frame, reframe
-from .data import Sample, fold_of, load_manifest, load_voc, parse_holdout, split_of
+from .data import Sample, fold_of, landmarks_cache, load_manifest, load_voc, parse_holdout, split_of
 from .faces import crop_face, tight_face
 from .lookalikes import LOOKALIKES, render_lookalike
 from .masks import PLACEMENT_LABEL, FaceFrame, render_mask
@@ -56,6 +56,9 @@ REAL_MIX = (
 HANGING = {"real_hanging": 1.0}
 # The placements of the ``synthetic-lookalike`` val set: a beard or a hand over the mouth, half each (no mask).
 LOOKALIKE = {f"lookalike_{k}": 1.0 / len(LOOKALIKES) for k in LOOKALIKES}
+# The placements of the ``synthetic-cut`` val set: masks cut out of held-out photos, worn correctly on 40 % of the
+# faces and lower down (under the nose, on the chin, nose and mouth, hanging from one ear) on the rest.
+CUT = {"real_correct": 0.4, "real_below_nose": 0.2, "real_chin": 0.15, "real_nose_mouth": 0.05, "real_hanging": 0.2}
 
 
 @dataclass(frozen=True)
@@ -63,18 +66,21 @@ class ValSize:
     """How much of the val split :func:`fixed_eval_set` draws: ``faces`` (None: all) of Face Mask 12K's masked and
     unmasked photos, ``real_draws`` photographed-mask draws per unmasked face (``synthetic-real``) and the share
     ``hanging`` of those faces drawn again with a mask hanging from one ear (``synthetic-hanging``), and the share
-    ``lookalike`` drawn with a beard or a hand over the mouth and no mask (``synthetic-lookalike``; 0: no such set).
-    Each size's draws begin with the smaller ones' (the same faces and seeds), so a larger set holds a smaller one."""
+    ``lookalike`` drawn with a beard or a hand over the mouth and no mask (``synthetic-lookalike``; 0: no such set),
+    and the share ``cuts`` drawn with a mask cut out of one of the split's own photos of masks worn correctly
+    (``synthetic-cut``, placements :data:`CUT`; 0: no such set). Each size's draws begin with the smaller ones'
+    (the same faces and seeds), so a larger set holds a smaller one."""
 
     faces: int | None
     real_draws: int
     hanging: float
     lookalike: float = 0.0
+    cuts: float = 0.0
 
 
 # ``standard``: every run's val until 2026-12-07 (its logs); ``large``: every face, 800 synthetic-real, 400 hanging,
-# 200 lookalikes.
-VAL_SIZES = {"standard": ValSize(300, 1, 0.5), "large": ValSize(None, 2, 1.0, 0.5)}
+# 200 lookalikes, and (from 2026-12-08) 400 faces with masks cut out of the val split's photos.
+VAL_SIZES = {"standard": ValSize(300, 1, 0.5), "large": ValSize(None, 2, 1.0, 0.5, 1.0)}
 
 # Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
 SOURCE_WEIGHTS = {"synthetic": 0.45, "face-mask-12k": 0.12, "maskedface-net": 0.15, "face-mask-detection": 0.28}
@@ -349,20 +355,12 @@ def with_fabrics(sources: list[Source], share: float, limit: int = 2000, seed: i
     ]
 
 
-def with_photo_masks(
-    sources: list[Source], share: float, landmarks: dict[str, list[list[float]]], limit: int = 2000, seed: int = 0
-) -> list[Source]:
-    """``sources`` with a share ``share`` of the synthetic sources' ``real_*`` masks replaced by masks cut out of
-    photos (:func:`maskxai.photomasks.cut_mask`) of up to ``limit`` (a seeded sample) of the Face Mask 12K photos
-    of masks worn correctly among ``sources`` that have ``landmarks`` (path -> MTCNN's five points).
-
-    Raises:
-        ValueError: If ``share`` is not in [0, 1], or it is above 0 and no photo gives a cut.
-    """
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"--photo-masks takes a share in [0, 1], got {share}")
-    if share == 0:
-        return sources
+def photo_cuts(
+    sources: list[Source], landmarks: dict[str, list[list[float]]], limit: int = 2000, seed: int = 0
+) -> tuple[MaskTemplate, ...]:
+    """Masks cut out (:func:`maskxai.photomasks.cut_mask`) of up to ``limit`` (a seeded sample) of the Face Mask 12K
+    photos of masks worn correctly among ``sources`` that have ``landmarks`` (path -> MTCNN's five points); the
+    photos that give no cut are left out."""
     masked = [
         x
         for s in sources
@@ -374,11 +372,29 @@ def with_photo_masks(
     picked = [masked[i] for i in sorted(rng.permutation(len(masked))[:limit])]
     cuts = [cut_mask(load_face(x), np.asarray(landmarks[str(x.path)]), f"photo_{x.path.stem}") for x in picked]
     masks = tuple(c for c in cuts if c is not None)
+    log.info("%d masks cut out of %d photos", len(masks), len(picked))
+    return masks
+
+
+def with_photo_masks(
+    sources: list[Source], share: float, landmarks: dict[str, list[list[float]]], limit: int = 2000, seed: int = 0
+) -> list[Source]:
+    """``sources`` with a share ``share`` of the synthetic sources' ``real_*`` masks replaced by the masks
+    :func:`photo_cuts` cuts out of ``sources``' photos (up to ``limit``).
+
+    Raises:
+        ValueError: If ``share`` is not in [0, 1], or it is above 0 and no photo gives a cut.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"--photo-masks takes a share in [0, 1], got {share}")
+    if share == 0:
+        return sources
+    masks = photo_cuts(sources, landmarks, limit, seed)
     if not masks:
         raise ValueError(
             "--photo-masks needs Face Mask 12K's photos of masks worn correctly, with landmarks; none gave a cut"
         )
-    log.info("--photo-masks %.2f: %d masks cut out of %d photos", share, len(masks), len(picked))
+    log.info("--photo-masks %.2f: %d cut masks", share, len(masks))
     return [
         dataclasses.replace(s, photo_masks=masks, photo_share=share) if s.synthetic is not None else s for s in sources
     ]
@@ -422,6 +438,16 @@ def with_views(val: dict[str, list[tuple[Image.Image, int]]], views: str) -> dic
     return out
 
 
+def _split_cuts(sources: list[Source], landmarks_file: Path) -> tuple[MaskTemplate, ...]:
+    """:func:`photo_cuts` of ``sources``' own Face Mask 12K photos of masks worn correctly (none: no photos), their
+    landmarks in the cache training keeps for its cuts (``<landmarks>_masked.json``)."""
+    masked = [x.path for s in sources if s.name == "face-mask-12k" for x in s.items if x.label == "correctly_masked"]
+    if not masked:
+        return ()
+    lms = landmarks_cache(masked, landmarks_file.with_name(landmarks_file.stem + "_masked.json"))
+    return photo_cuts(sources, lms)
+
+
 def fixed_eval_set(
     data_root: Path,
     landmarks_file: Path,
@@ -443,12 +469,15 @@ def fixed_eval_set(
     vs = VAL_SIZES[size]
     n = n_synth if n_synth is not None else vs.faces
     out: dict[str, list[tuple[Image.Image, int]]] = {}
-    for src in standard_sources(data_root, landmarks_file, split, holdout):
+    sources = standard_sources(data_root, landmarks_file, split, holdout)
+    cuts = _split_cuts(sources, landmarks_file) if vs.cuts else ()
+    for src in sources:
         items: list[tuple[Image.Image, int]] = []
         if src.synthetic is not None:
             real: list[tuple[Image.Image, int]] = []
             hanging: list[tuple[Image.Image, int]] = []
             lookalike: list[tuple[Image.Image, int]] = []
+            cut: list[tuple[Image.Image, int]] = []
             real_shares = {k: v for k, v in PLACEMENT_P.items() if k in PLACEMENT_LABEL}
             real_shares = {f"real_{k}": v for k, v in real_shares.items()}
             faces = [(load_face(s), src.synthetic[str(s.path)]) for s in src.items[:n]]
@@ -461,6 +490,10 @@ def fixed_eval_set(
                 if i < int(len(faces) * vs.lookalike):
                     img, lab = synth_sample(face, lm, np.random.default_rng([95, i]), LOOKALIKE)
                     lookalike.append((img, LABELS.index(lab)))
+                if cuts and i < int(len(faces) * vs.cuts):
+                    rng = np.random.default_rng([94, i])
+                    img, lab = synth_sample(face, lm, rng, CUT, photo_masks=cuts, photo_share=1.0)
+                    cut.append((img, LABELS.index(lab)))
             for d in range(vs.real_draws):  # draw 0 first, for every face: a larger size holds the smaller
                 for i, (face, lm) in enumerate(faces):
                     img, lab = synth_sample(face, lm, np.random.default_rng([98, i] + [d] * (d > 0)), real_shares)
@@ -471,6 +504,8 @@ def fixed_eval_set(
             out["synthetic-hanging"] = hanging
             if lookalike:  # Bare faces with a beard or a hand over the mouth (no mask; large val only).
                 out["synthetic-lookalike"] = lookalike
+            if cut:  # Masks cut out of this split's own photos, on its bare faces (large val only).
+                out["synthetic-cut"] = cut
         else:
             pool = list(src.items)
             if src.name == "face-mask-12k":

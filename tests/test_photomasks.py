@@ -139,3 +139,58 @@ def test_card_says_which_runs_drew_cut_masks_and_lookalikes():
     assert (
         _hands_limit({"extra": {"runs": [plain]}}) == "A hand or a scarf over the mouth was not in the training data."
     )
+
+
+def test_large_val_draws_masks_cut_out_of_its_own_split_on_its_bare_faces(tmp_path, monkeypatch):
+    """``synthetic-cut`` (large val only): each bare val face once more, with a mask cut out of one of the split's
+    own photos of masks worn correctly, placed as :data:`maskxai.trainset.CUT` says; seeded, so the same each time.
+    The landmarks of those photos are read from the masked-photo cache next to the landmarks file."""
+    from tinyfaces import LM as TINY_LM
+    from tinyfaces import faces
+
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"masked{i}.png"
+        _masked(i)[0].save(p)
+        paths.append(p)
+    bare = faces(tmp_path, 10)
+    sources = [
+        ts.Source("synthetic", bare, 1.0, synthetic={str(s.path): TINY_LM for s in bare}),
+        ts.Source("face-mask-12k", [ts.Sample(path=p, label="correctly_masked") for p in paths], 1.0),
+    ]
+    asked: list[str] = []
+
+    def cache(ps, file):
+        asked.append(file.name)
+        return {str(p): LM.tolist() for p in ps}
+
+    monkeypatch.setattr(ts, "standard_sources", lambda *a, **k: sources)
+    monkeypatch.setattr(ts, "landmarks_cache", cache)
+    std = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", n_synth=10)
+    assert "synthetic-cut" not in std and not asked  # the standard val has no such set and cuts nothing
+    big = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", size="large")
+    assert asked == ["lm_masked.json"]
+    cut = big["synthetic-cut"]
+    labels = [t for _, t in cut]
+    assert len(cut) == 10 and set(labels) <= {ts.LABELS.index(k) for k in ("correctly_masked", "incorrectly_masked")}
+    assert len(set(labels)) == 2, labels
+    # every face wears one of the cuts (blue surgical masks): where it differs from the bare face, it is blue
+    for (img, _), face in zip(cut, bare):
+        a = np.asarray(img, dtype=np.int16)
+        plain = ts.synth_sample(Image.open(face.path), TINY_LM, np.random.default_rng(0), {"real_none": 1.0})[0]
+        changed = np.abs(a - np.asarray(plain, dtype=np.int16)).max(axis=2) > 30
+        assert changed.mean() > 0.03
+        r, _, b = a[changed].mean(axis=0)
+        assert b > r + 20, (r, b)
+    again = ts.fixed_eval_set(tmp_path, tmp_path / "lm.json", "val", size="large")["synthetic-cut"]
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(cut, again))
+
+
+def test_a_photo_gives_the_same_cut_whatever_was_cut_before():
+    """GrabCut seeds its colour models from OpenCV's global random state; the cut must not depend on it."""
+    img, _ = _masked(0)
+    first = cut_mask(img, LM)
+    cut_mask(_masked(1)[0], LM)
+    again = cut_mask(img, LM)
+    assert first is not None and again is not None
+    assert np.array_equal(first.rgba, again.rgba) and np.array_equal(first.anchors, again.anchors)
