@@ -23,9 +23,9 @@ DISPLAY_NAMES: dict[str, str] = {
 # The Hub tag the app pins by default and ``maskxai.publish`` writes: a new tag whenever the shipped weights change
 # (v1: the weights until 2026-11-26; v2: the averages of 2026-11-27; v3: InceptionResnetV1 step 8, taught to read
 # video frames, 2026-11-27; v4: InceptionResnetV1 step 10, more masks hanging from one ear, 2026-11-28; v5:
-# InceptionResnetV1 step 12 and ResNet50 step 7, masks cut out of real photos, 2026-12-07), so a pinned app never
-# gets other weights.
-HUB_REVISION = "v5"
+# InceptionResnetV1 step 12 and ResNet50 step 7, masks cut out of real photos, 2026-12-07; v6: InceptionResnetV1
+# step 14, more cut masks, 2026-12-07), so a pinned app never gets other weights.
+HUB_REVISION = "v6"
 
 
 @dataclass(frozen=True)
