@@ -79,7 +79,7 @@ class ValSize:
 
 
 # ``standard``: every run's val until 2026-12-07 (its logs); ``large``: every face, 800 synthetic-real, 400 hanging,
-# 200 lookalikes, and (from 2026-12-08) 400 faces with masks cut out of the val split's photos.
+# 200 lookalikes, and (from stop 45, 2026-12-07) 399 faces with masks cut out of the val split's photos.
 VAL_SIZES = {"standard": ValSize(300, 1, 0.5), "large": ValSize(None, 2, 1.0, 0.5, 1.0)}
 
 # Default share of each source in an epoch (``maskxai.train --mix`` overrides them).
